@@ -1,0 +1,14 @@
+//! Deny list: E.164 numbers in a store (`DenylistingTable`, key `ContactNumber`), checked and flagged
+//! from contact flows and enforced on contact events.
+
+pub mod model;
+pub mod number;
+pub mod policy;
+pub mod ports;
+
+pub use model::{DenyEntry, EntrySource};
+pub use number::{mask, normalize, NumberError, E164};
+pub use policy::{
+    AnonymousPolicy, CheckResult, DenyListConfig, DenyListService, EnforceOutcome, FailurePolicy,
+};
+pub use ports::{BatchOutcome, ContactControl, ContactInfo, DenyStore, StopOutcome};

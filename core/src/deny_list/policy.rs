@@ -1,0 +1,353 @@
+//! Deny-list policy: the contact-flow check and agent flag, EventBridge enforcement and the
+//! administrative operations, over a [`DenyStore`] and a [`ContactControl`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::model::{DenyEntry, EntrySource};
+use super::number::{mask, normalize, NumberError, E164};
+use super::ports::{ContactControl, DenyStore, StopOutcome};
+use crate::error::HandlerError;
+use crate::event::flow::FlowInvocation;
+use crate::event::{Channel, Event, EventType, InitiationMethod};
+
+/// How callers without a usable number (withheld / anonymous) are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnonymousPolicy {
+    /// Treated as not listed (default).
+    Allow,
+    /// Treated as listed: the flow disconnects them and enforcement stops them.
+    Deny,
+}
+
+/// What the contact-flow function answers when the store cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Answer "not listed" (`Success=false`, `result=error`): callers get through (default).
+    FailOpen,
+    /// Answer "listed" (`Success=true`, `result=error`): nobody gets through while the store is down.
+    FailClosed,
+}
+
+/// Settings of the deny-list capability.
+#[derive(Debug, Clone)]
+pub struct DenyListConfig {
+    /// ISO region for national-format numbers (e.g. `US`).
+    pub default_region: Option<String>,
+    pub anonymous: AnonymousPolicy,
+    pub on_failure: FailurePolicy,
+    /// Channels enforced on `INITIATED` events (default VOICE).
+    pub enforce_channels: Vec<Channel>,
+    /// Initiation methods enforced (default INBOUND; StopContact rejects TRANSFER and others).
+    pub enforce_methods: Vec<InitiationMethod>,
+}
+
+impl Default for DenyListConfig {
+    fn default() -> Self {
+        DenyListConfig {
+            default_region: None,
+            anonymous: AnonymousPolicy::Allow,
+            on_failure: FailurePolicy::FailOpen,
+            enforce_channels: vec![Channel::Voice],
+            enforce_methods: vec![InitiationMethod::Inbound],
+        }
+    }
+}
+
+/// The answer to "is this caller listed?".
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckResult {
+    pub number: Result<E164, NumberError>,
+    /// The active entry, when listed.
+    pub entry: Option<DenyEntry>,
+    pub listed: bool,
+}
+
+/// What enforcement did for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnforceOutcome {
+    /// Not an event this capability enforces (channel, method, event type).
+    Skipped(&'static str),
+    /// The contact has no usable customer number (e.g. chat) or it is invalid.
+    NoNumber(&'static str),
+    NotListed,
+    /// Listed; StopContact was called.
+    Stopped,
+    /// Listed; the contact had already ended.
+    AlreadyEnded,
+    /// Listed; side effects disabled (replay), nothing was stopped.
+    DryRun,
+}
+
+/// The deny-list capability.
+pub struct DenyListService {
+    store: Box<dyn DenyStore>,
+    contacts: Box<dyn ContactControl>,
+    config: DenyListConfig,
+}
+
+impl DenyListService {
+    pub fn new(
+        store: Box<dyn DenyStore>,
+        contacts: Box<dyn ContactControl>,
+        config: DenyListConfig,
+    ) -> Self {
+        DenyListService {
+            store,
+            contacts,
+            config,
+        }
+    }
+
+    pub fn store(&self) -> &dyn DenyStore {
+        self.store.as_ref()
+    }
+
+    pub fn config(&self) -> &DenyListConfig {
+        &self.config
+    }
+
+    /// Normalize with the configured default region.
+    pub fn normalize(&self, raw: &str) -> Result<E164, NumberError> {
+        normalize(raw, self.config.default_region.as_deref())
+    }
+
+    /// Look a raw number up.
+    pub async fn check(&self, raw: &str, now: DateTime<Utc>) -> Result<CheckResult, HandlerError> {
+        let number = self.normalize(raw);
+        let (entry, listed) = match &number {
+            Ok(n) => {
+                let entry = self.store.get(n).await?.filter(|e| e.is_active(now));
+                let listed = entry.is_some();
+                (entry, listed)
+            }
+            Err(NumberError::Anonymous) => (None, self.config.anonymous == AnonymousPolicy::Deny),
+            Err(_) => (None, false),
+        };
+        Ok(CheckResult {
+            number,
+            entry,
+            listed,
+        })
+    }
+
+    /// Add (or refresh) an entry.
+    pub async fn add(
+        &self,
+        raw: &str,
+        reason: Option<String>,
+        ttl: Option<Duration>,
+        added_by: Option<String>,
+        source: EntrySource,
+        now: DateTime<Utc>,
+    ) -> Result<DenyEntry, HandlerError> {
+        let number = self
+            .normalize(raw)
+            .map_err(|e| HandlerError::InvalidInput(format!("number {}: {e}", mask(raw))))?;
+        let mut entry = DenyEntry::new(number);
+        entry.reason = reason;
+        entry.added_by = added_by;
+        entry.source = Some(source);
+        entry.added_at = Some(now);
+        entry.expires_at = ttl.map(|d| (now + d).timestamp());
+        self.store.put(&entry).await?;
+        Ok(entry)
+    }
+
+    /// Remove an entry; `true` when it existed.
+    pub async fn remove(&self, raw: &str) -> Result<bool, HandlerError> {
+        let number = self
+            .normalize(raw)
+            .map_err(|e| HandlerError::InvalidInput(format!("number {}: {e}", mask(raw))))?;
+        Ok(self.store.remove(&number).await?)
+    }
+
+    /// The contact-flow function: `check` (default) or `flag`, per the `action` parameter.
+    ///
+    /// The answer is a flat map of strings (STRING_MAP). `Success` keeps the reference flow's
+    /// contract: `"true"` = listed (check) or stored (flag). `result` says why: `listed`,
+    /// `not_listed`, `anonymous`, `no_number`, `invalid`, `flagged`, `error`. The function never
+    /// fails the block: store failures follow [`FailurePolicy`].
+    pub async fn flow(
+        &self,
+        invocation: &FlowInvocation,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<String, String> {
+        let action = invocation
+            .parameter("action")
+            .unwrap_or_else(|| "check".into())
+            .to_ascii_lowercase();
+        let raw = match action.as_str() {
+            "flag" => invocation
+                .parameter("CustomerNumber")
+                .or_else(|| invocation.customer_address().map(str::to_string)),
+            _ => invocation
+                .customer_address()
+                .map(str::to_string)
+                .or_else(|| invocation.parameter("CustomerNumber")),
+        };
+        let mut out = BTreeMap::new();
+        let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+            out.insert("Success".into(), "false".into());
+            out.insert("result".into(), "no_number".into());
+            return out;
+        };
+        match action.as_str() {
+            "flag" => self.flow_flag(invocation, &raw, now, &mut out).await,
+            "check" => self.flow_check(invocation, &raw, now, &mut out).await,
+            other => {
+                tracing::warn!(action = other, "unknown deny-list action");
+                out.insert("Success".into(), "false".into());
+                out.insert("result".into(), "unknown_action".into());
+            }
+        }
+        out
+    }
+
+    async fn flow_check(
+        &self,
+        invocation: &FlowInvocation,
+        raw: &str,
+        now: DateTime<Utc>,
+        out: &mut BTreeMap<String, String>,
+    ) {
+        match self.check(raw, now).await {
+            Ok(result) => {
+                if let Ok(n) = &result.number {
+                    out.insert("normalizedNumber".into(), n.masked());
+                }
+                let code = match (&result.number, result.listed) {
+                    (Ok(_), true) => "listed",
+                    (Ok(_), false) => "not_listed",
+                    (Err(NumberError::Anonymous), _) => "anonymous",
+                    (Err(NumberError::Empty), _) => "no_number",
+                    (Err(_), _) => "invalid",
+                };
+                out.insert("Success".into(), result.listed.to_string());
+                out.insert("result".into(), code.into());
+                if let Some(reason) = result.entry.as_ref().and_then(|e| e.reason.clone()) {
+                    out.insert("reason".into(), reason);
+                }
+                if let (Ok(n), true, Some(contact)) =
+                    (&result.number, result.listed, invocation.contact_id())
+                {
+                    if let Err(e) = self.store.record_hit(n, contact, now).await {
+                        tracing::warn!(error = %e, number = %n.masked(), "could not record the deny-list hit");
+                    }
+                }
+                tracing::info!(number = %mask(raw), listed = result.listed, result = code, "deny-list check");
+            }
+            Err(e) => {
+                let listed = self.config.on_failure == FailurePolicy::FailClosed;
+                tracing::error!(error = %e, number = %mask(raw), fail_closed = listed, "deny-list check failed");
+                out.insert("Success".into(), listed.to_string());
+                out.insert("result".into(), "error".into());
+            }
+        }
+    }
+
+    async fn flow_flag(
+        &self,
+        invocation: &FlowInvocation,
+        raw: &str,
+        now: DateTime<Utc>,
+        out: &mut BTreeMap<String, String>,
+    ) {
+        let by = invocation
+            .parameter("agent")
+            .or_else(|| invocation.parameter("AddedBy"))
+            .or_else(|| {
+                let data = &invocation.details.contact_data;
+                data.previous_contact_id
+                    .clone()
+                    .or(data.contact_id.clone())
+                    .map(|c| format!("contact:{c}"))
+            });
+        let reason = invocation
+            .parameter("reason")
+            .or_else(|| Some("flagged by agent".into()));
+        match self
+            .add(raw, reason, None, by, EntrySource::Agent, now)
+            .await
+        {
+            Ok(entry) => {
+                tracing::info!(number = %entry.number.masked(), "deny-list flag");
+                out.insert("Success".into(), "true".into());
+                out.insert("result".into(), "flagged".into());
+                out.insert("normalizedNumber".into(), entry.number.masked());
+            }
+            Err(HandlerError::InvalidInput(_)) => {
+                out.insert("Success".into(), "false".into());
+                out.insert("result".into(), "invalid".into());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, number = %mask(raw), "deny-list flag failed");
+                out.insert("Success".into(), "false".into());
+                out.insert("result".into(), "error".into());
+            }
+        }
+    }
+
+    /// Enforce on an `INITIATED` contact event: DescribeContact → number → lookup → StopContact.
+    /// With `allow_stop == false` a listed contact is reported as [`EnforceOutcome::DryRun`].
+    pub async fn enforce(
+        &self,
+        event: &Event,
+        now: DateTime<Utc>,
+        allow_stop: bool,
+    ) -> Result<EnforceOutcome, HandlerError> {
+        let Some(contact) = event.contact() else {
+            return Ok(EnforceOutcome::Skipped("not a contact event"));
+        };
+        if contact.event_type != EventType::Initiated {
+            return Ok(EnforceOutcome::Skipped("not an INITIATED event"));
+        }
+        if !contact
+            .channel
+            .as_ref()
+            .is_some_and(|c| self.config.enforce_channels.contains(c))
+        {
+            return Ok(EnforceOutcome::Skipped("channel not enforced"));
+        }
+        if !contact
+            .initiation_method
+            .as_ref()
+            .is_some_and(|m| self.config.enforce_methods.contains(m))
+        {
+            return Ok(EnforceOutcome::Skipped("initiation method not enforced"));
+        }
+        let Some(instance) = contact.instance_id() else {
+            return Ok(EnforceOutcome::Skipped("no instanceArn"));
+        };
+        let info = self
+            .contacts
+            .describe(instance, &contact.contact_id)
+            .await?;
+        let Some(raw) = info.as_ref().and_then(|i| i.customer_address.clone()) else {
+            return Ok(EnforceOutcome::NoNumber("no customer endpoint"));
+        };
+        let result = self.check(&raw, now).await?;
+        if !result.listed {
+            return Ok(match result.number {
+                Ok(_) => EnforceOutcome::NotListed,
+                Err(NumberError::Anonymous) => EnforceOutcome::NoNumber("anonymous caller"),
+                Err(_) => EnforceOutcome::NoNumber("invalid number"),
+            });
+        }
+        let masked = mask(&raw);
+        if !allow_stop {
+            tracing::info!(contact_id = %contact.contact_id, number = %masked, "listed caller (dry run, not stopped)");
+            return Ok(EnforceOutcome::DryRun);
+        }
+        let outcome = match self.contacts.stop(instance, &contact.contact_id).await? {
+            StopOutcome::Stopped => EnforceOutcome::Stopped,
+            StopOutcome::AlreadyEnded => EnforceOutcome::AlreadyEnded,
+        };
+        if let Ok(n) = &result.number {
+            self.store.record_hit(n, &contact.contact_id, now).await?;
+        }
+        tracing::info!(contact_id = %contact.contact_id, number = %masked, outcome = ?outcome, "listed caller stopped");
+        Ok(outcome)
+    }
+}

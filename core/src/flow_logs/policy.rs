@@ -1,0 +1,422 @@
+//! The flow-log archiver: collect a contact's flow-log entries, check the bucket like the
+//! `AWSSupport-CollectAmazonConnectContactFlowLog` runbook, and store
+//! `<prefix>/ContactFlowLog_<ContactId>_<AccountId>.gz` (gzip NDJSON).
+//!
+//! **Settling.** Flow logs arrive after the contact's events and at least once. An invocation polls
+//! the source until the entry count is stable for one poll interval (bounded by `settle_polls`).
+//! When nothing is found yet and the contact ended less than `no_logs_grace` ago, it fails with the
+//! retryable [`HandlerError::NotSettled`] so Lambda's asynchronous retries come back later; after the
+//! grace period it records `skipped_no_logs`. Archives are always merged with what is stored
+//! (compare-and-swap on the ETag), so late lines and replays only ever add lines.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use tokio::sync::OnceCell;
+
+use super::archive::{ArchiveBuilder, ArchiveSummary};
+use super::entry::BlockError;
+use super::ports::{
+    ArchiveLocation, ArchiveObject, ArchiveStore, BucketPosture, FlowLogQuery, FlowLogSource,
+    PutCondition,
+};
+use crate::error::{HandlerError, PortError};
+use crate::event::{ContactDetail, Event};
+
+/// Settings of the archiver.
+#[derive(Debug, Clone)]
+pub struct FlowLogConfig {
+    pub bucket: String,
+    /// Key prefix; `None` = `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` from the disconnect time.
+    pub prefix: Option<String>,
+    /// `/aws/connect/<alias>`; `None` = derived from `instance_alias`.
+    pub log_group: Option<String>,
+    pub instance_alias: Option<String>,
+    /// The account that must own the bucket (the runbook's `S3BucketOwnerAccountId`).
+    pub bucket_owner: Option<String>,
+    /// Also archive entries of `initialContactId` / `previousContactId`.
+    pub follow_related: bool,
+    /// Search window margins around the contact's timestamps.
+    pub window_before: Duration,
+    pub window_after: Duration,
+    /// Poll until the entry count is stable: at most this many reads…
+    pub settle_polls: u32,
+    /// …this far apart.
+    pub settle_interval: std::time::Duration,
+    /// A contact without entries younger than this is retried (logs may still arrive).
+    pub no_logs_grace: Duration,
+}
+
+impl Default for FlowLogConfig {
+    fn default() -> Self {
+        FlowLogConfig {
+            bucket: "connect-events-flow-logs".into(),
+            prefix: None,
+            log_group: None,
+            instance_alias: None,
+            bucket_owner: None,
+            follow_related: false,
+            window_before: Duration::minutes(5),
+            window_after: Duration::minutes(15),
+            settle_polls: 1,
+            settle_interval: std::time::Duration::from_secs(5),
+            no_logs_grace: Duration::zero(),
+        }
+    }
+}
+
+/// What one archive request did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArchiveOutcome {
+    /// Written (new object or a superset of the stored one).
+    Archived {
+        location: ArchiveLocation,
+        key: String,
+        summary: ArchiveSummary,
+        new_entries: usize,
+    },
+    /// The stored archive already holds every entry.
+    Unchanged {
+        location: ArchiveLocation,
+        key: String,
+        summary: ArchiveSummary,
+    },
+    /// No flow-log entries exist for the contact.
+    SkippedNoLogs { contact_id: String },
+}
+
+/// A request to archive one contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveRequest {
+    pub instance_id: String,
+    pub contact_id: String,
+    pub account_id: String,
+    pub related: Vec<String>,
+    pub started: Option<DateTime<Utc>>,
+    pub ended: Option<DateTime<Utc>>,
+}
+
+impl ArchiveRequest {
+    /// From a contact event.
+    pub fn from_event(event: &Event, contact: &ContactDetail) -> Result<Self, HandlerError> {
+        let instance_id = contact.instance_id().ok_or_else(|| {
+            HandlerError::InvalidInput(format!("contact {} has no instanceArn", contact.contact_id))
+        })?;
+        let related = [&contact.initial_contact_id, &contact.previous_contact_id]
+            .into_iter()
+            .flatten()
+            .filter(|id| **id != contact.contact_id)
+            .cloned()
+            .collect();
+        Ok(ArchiveRequest {
+            instance_id: instance_id.to_string(),
+            contact_id: contact.contact_id.clone(),
+            account_id: event
+                .envelope
+                .account
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+            related,
+            started: contact.initiation_timestamp,
+            ended: contact.disconnect_timestamp.or(event.envelope.time),
+        })
+    }
+}
+
+/// The flow-log archive capability.
+pub struct FlowLogArchiver {
+    source: Box<dyn FlowLogSource>,
+    store: Box<dyn ArchiveStore>,
+    config: FlowLogConfig,
+    bucket_checked: OnceCell<()>,
+}
+
+impl FlowLogArchiver {
+    pub fn new(
+        source: Box<dyn FlowLogSource>,
+        store: Box<dyn ArchiveStore>,
+        config: FlowLogConfig,
+    ) -> Self {
+        FlowLogArchiver {
+            source,
+            store,
+            config,
+            bucket_checked: OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &FlowLogConfig {
+        &self.config
+    }
+
+    /// The log group searched.
+    pub fn log_group(&self) -> Result<String, HandlerError> {
+        match (&self.config.log_group, &self.config.instance_alias) {
+            (Some(g), _) => Ok(g.clone()),
+            (None, Some(alias)) => Ok(format!("/aws/connect/{alias}")),
+            (None, None) => Err(HandlerError::Config(
+                "set the flow-log group or the instance alias".into(),
+            )),
+        }
+    }
+
+    /// The object key of a contact's archive.
+    pub fn key(&self, req: &ArchiveRequest) -> String {
+        let prefix = match &self.config.prefix {
+            Some(p) => p.trim_end_matches('/').to_string(),
+            None => {
+                let day = req.ended.or(req.started).unwrap_or_else(Utc::now);
+                format!(
+                    "connect-flow-logs/{}/{:04}/{:02}/{:02}",
+                    req.instance_id,
+                    day.year(),
+                    day.month(),
+                    day.day()
+                )
+            }
+        };
+        let file = format!("ContactFlowLog_{}_{}.gz", req.contact_id, req.account_id);
+        if prefix.is_empty() {
+            file
+        } else {
+            format!("{prefix}/{file}")
+        }
+    }
+
+    /// Run the runbook's bucket checks once per container, before the first write.
+    pub async fn verify_bucket(&self) -> Result<(), HandlerError> {
+        self.bucket_checked
+            .get_or_try_init(|| async {
+                let posture = self.store.bucket_posture(&self.config.bucket).await?;
+                check_posture(&self.config.bucket, &posture)
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Archive one contact.
+    pub async fn archive(
+        &self,
+        req: &ArchiveRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ArchiveOutcome, HandlerError> {
+        let mut ids = vec![req.contact_id.clone()];
+        if self.config.follow_related {
+            ids.extend(req.related.iter().cloned());
+        }
+        let anchor_start = req.started.or(req.ended).unwrap_or(now);
+        let anchor_end = req.ended.unwrap_or(now);
+        let query = FlowLogQuery {
+            log_group: self.log_group()?,
+            contact_ids: ids.clone(),
+            start: anchor_start - self.config.window_before,
+            end: anchor_end + self.config.window_after,
+        };
+        let entries = self.settled_entries(&query).await?;
+        if entries.is_empty() {
+            if now - anchor_end < self.config.no_logs_grace {
+                return Err(HandlerError::NotSettled {
+                    contact_id: req.contact_id.clone(),
+                    detail: "no flow-log entries yet".into(),
+                });
+            }
+            return Ok(ArchiveOutcome::SkippedNoLogs {
+                contact_id: req.contact_id.clone(),
+            });
+        }
+        self.verify_bucket().await?;
+        let key = self.key(req);
+        let location = self.store.locate(&self.config.bucket, &key);
+        // Compare-and-swap: a concurrent archiver makes the write fail; merge again and retry.
+        for _ in 0..5 {
+            let existing = self.store.get(&self.config.bucket, &key).await?;
+            let mut builder = match &existing {
+                Some(obj) => ArchiveBuilder::from_gzip(obj.body.as_slice()).map_err(|e| {
+                    HandlerError::Port(PortError::Rejected {
+                        service: "archive",
+                        message: format!("stored archive {key} is unreadable: {e}"),
+                    })
+                })?,
+                None => ArchiveBuilder::new(),
+            };
+            let before = builder.len();
+            for entry in &entries {
+                builder.add(entry.clone());
+            }
+            let new_entries = builder.len() - before;
+            let mut body = Vec::new();
+            let summary = builder
+                .write_gzip(&mut body)
+                .map_err(|e| PortError::io("archive", "gzip", e))?;
+            if existing.as_ref().is_some_and(|o| o.body == body) {
+                return Ok(ArchiveOutcome::Unchanged {
+                    location,
+                    key,
+                    summary,
+                });
+            }
+            let condition = match existing.and_then(|o| o.etag) {
+                Some(etag) => PutCondition::Matches(etag),
+                None => PutCondition::Absent,
+            };
+            let object = ArchiveObject {
+                bucket: self.config.bucket.clone(),
+                key: key.clone(),
+                body,
+                metadata: metadata(&req.contact_id, &summary),
+            };
+            match self.store.put(&object, condition).await {
+                Ok(()) => {
+                    return Ok(ArchiveOutcome::Archived {
+                        location,
+                        key,
+                        summary,
+                        new_entries,
+                    })
+                }
+                Err(PortError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(HandlerError::Port(PortError::Conflict {
+            service: "archive",
+            message: format!("{key} kept changing under concurrent writers"),
+        }))
+    }
+
+    /// Read entries until their number is stable, keeping exact `ContactId` matches only.
+    async fn settled_entries(
+        &self,
+        query: &FlowLogQuery,
+    ) -> Result<Vec<super::entry::FlowLogEntry>, HandlerError> {
+        let mut last: Option<usize> = None;
+        let mut entries = Vec::new();
+        for poll in 0..self.config.settle_polls.max(1) {
+            if poll > 0 {
+                tokio::time::sleep(self.config.settle_interval).await;
+            }
+            entries = self.source.entries(query).await?;
+            entries.retain(|e| query.contact_ids.iter().any(|id| id == e.contact_id()));
+            if last == Some(entries.len()) {
+                break;
+            }
+            last = Some(entries.len());
+        }
+        Ok(entries)
+    }
+}
+
+/// The runbook's checks: public access fully blocked, no public policy, no public ACL grant.
+pub fn check_posture(bucket: &str, posture: &BucketPosture) -> Result<(), HandlerError> {
+    let fail = |check: &'static str, detail: String| {
+        Err(HandlerError::UnsafeBucket {
+            bucket: bucket.to_string(),
+            check,
+            detail,
+        })
+    };
+    if posture.public_access_block != Some(true) {
+        return fail(
+            "public-access-block",
+            "all four S3 Block Public Access settings must be on for the bucket".into(),
+        );
+    }
+    if posture.policy_is_public == Some(true) {
+        return fail(
+            "bucket-policy",
+            "GetBucketPolicyStatus reports the bucket policy as public".into(),
+        );
+    }
+    if !posture.public_acl_grants.is_empty() {
+        return fail(
+            "bucket-acl",
+            format!(
+                "the ACL grants access to {}",
+                posture.public_acl_grants.join(", ")
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Object metadata: contact id, entry count, has-errors, failing blocks (bounded to S3's 2 KB).
+fn metadata(contact_id: &str, summary: &ArchiveSummary) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("contact-id".into(), contact_id.to_string());
+    m.insert("entry-count".into(), summary.entries.to_string());
+    m.insert("has-errors".into(), summary.has_errors.to_string());
+    if summary.has_errors {
+        let mut blocks = String::new();
+        for e in &summary.errors {
+            let name = block_name(e);
+            if blocks.len() + name.len() + 1 > 1024 {
+                blocks.push_str(",...");
+                break;
+            }
+            if !blocks.is_empty() {
+                blocks.push(',');
+            }
+            blocks.push_str(&name);
+        }
+        m.insert("error-blocks".into(), blocks);
+    }
+    m
+}
+
+fn block_name(e: &BlockError) -> String {
+    let name = e.identifier.as_deref().unwrap_or(&e.module_type);
+    // S3 user metadata must be US-ASCII.
+    name.chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posture_checks_name_the_failing_check() {
+        let ok = BucketPosture {
+            public_access_block: Some(true),
+            policy_is_public: Some(false),
+            public_acl_grants: vec![],
+        };
+        assert!(check_posture("b", &ok).is_ok());
+        let no_pab = BucketPosture {
+            public_access_block: None,
+            ..ok.clone()
+        };
+        assert!(matches!(
+            check_posture("b", &no_pab),
+            Err(HandlerError::UnsafeBucket {
+                check: "public-access-block",
+                ..
+            })
+        ));
+        let public = BucketPosture {
+            policy_is_public: Some(true),
+            ..ok.clone()
+        };
+        assert!(matches!(
+            check_posture("b", &public),
+            Err(HandlerError::UnsafeBucket {
+                check: "bucket-policy",
+                ..
+            })
+        ));
+        let acl = BucketPosture {
+            public_acl_grants: vec!["AllUsers".into()],
+            ..ok
+        };
+        let err = check_posture("b", &acl).unwrap_err();
+        assert!(!err.retryable());
+        assert_eq!(err.error_type(), "UnsafeBucket");
+    }
+}

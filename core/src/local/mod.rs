@@ -1,0 +1,150 @@
+//! Embedded backends: the ports implemented on the local file system, so `connect-events replay`
+//! runs the same policies as the Lambda functions with no AWS and no servers.
+//!
+//! Layout of the state directory (default `.connect-events/`):
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `connect/model.json` | contact-center model fed by the replayed events (answers the metrics port and DescribeContact; records contacts stopped with `--allow-side-effects`) |
+//! | `connect/contacts/<contactId>.json` | optional DescribeContact answers (`{"Contact": {...}}`) giving callers' numbers |
+//! | `opensearch/<index>/<docId>.json` | queue-depth documents with their external `_version` |
+//! | `denylist.json` | deny-list entries |
+//! | `s3/<bucket>/<key>` | archives (`s3-metadata/<bucket>/<key>.json` holds their metadata) |
+//!
+//! Every write replaces a whole file atomically (write to a temporary file, then rename), and
+//! every structure is serialized in a stable order, so the same input leaves byte-identical state.
+
+mod archive_dir;
+mod deny_file;
+mod docs;
+mod flow_files;
+mod model;
+
+use std::path::{Path, PathBuf};
+
+pub use archive_dir::LocalArchive;
+pub use deny_file::LocalDenyStore;
+pub use docs::LocalIndex;
+pub use flow_files::LocalFlowLogs;
+pub use model::{ContactCenterModel, LocalContacts, LocalMetrics, SharedModel};
+
+use crate::error::PortError;
+
+/// Write a file atomically: temporary file in the same directory, then rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PortError> {
+    let service = "local state";
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| PortError::io(service, dir.display(), e))?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| PortError::io(service, tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| PortError::io(service, path.display(), e))
+}
+
+/// Read a file if it exists.
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, PortError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PortError::io("local state", path.display(), e)),
+    }
+}
+
+/// Stable 64-bit FNV-1a hash (used as a local ETag).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The paths of a state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir(pub PathBuf);
+
+impl StateDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StateDir(path.into())
+    }
+    pub fn model(&self) -> PathBuf {
+        self.0.join("connect").join("model.json")
+    }
+    pub fn contacts(&self) -> PathBuf {
+        self.0.join("connect").join("contacts")
+    }
+    pub fn index(&self, name: &str) -> PathBuf {
+        self.0.join("opensearch").join(name)
+    }
+    pub fn denylist(&self) -> PathBuf {
+        self.0.join("denylist.json")
+    }
+    pub fn s3(&self) -> PathBuf {
+        self.0.join("s3")
+    }
+    pub fn s3_metadata(&self) -> PathBuf {
+        self.0.join("s3-metadata")
+    }
+}
+
+/// The embedded backend: every port on the state directory, plus flow-log files.
+pub struct LocalBackend {
+    pub state: StateDir,
+    pub model: SharedModel,
+}
+
+impl LocalBackend {
+    /// Open (or start) a state directory.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<LocalBackend, PortError> {
+        let state = StateDir::new(dir);
+        let model = SharedModel::open(&state)?;
+        Ok(LocalBackend { state, model })
+    }
+
+    /// Wire the capabilities. Flow logs on disk are complete, so the archiver does not wait for
+    /// them to settle.
+    pub fn capabilities(
+        &self,
+        settings: &crate::settings::Settings,
+        flow_logs: Vec<PathBuf>,
+    ) -> crate::dispatch::Capabilities {
+        use crate::deny_list::DenyListService;
+        use crate::flow_logs::FlowLogArchiver;
+        use crate::queue_depth::QueueDepthService;
+
+        let mut flow_config = settings.flow_logs.clone();
+        flow_config.settle_polls = 1;
+        flow_config.no_logs_grace = chrono::Duration::zero();
+        if flow_config.log_group.is_none() && flow_config.instance_alias.is_none() {
+            flow_config.log_group = Some("/aws/connect/local".into());
+        }
+        crate::dispatch::Capabilities {
+            queue_depth: QueueDepthService::new(
+                Box::new(self.model.metrics()),
+                Box::new(LocalIndex::new(
+                    self.state.index(&settings.queue_depth_index),
+                )),
+                settings.queue_depth.clone(),
+            ),
+            deny_list: DenyListService::new(
+                Box::new(LocalDenyStore::new(self.state.denylist())),
+                Box::new(self.model.contacts()),
+                settings.deny_list.clone(),
+            ),
+            flow_logs: FlowLogArchiver::new(
+                Box::new(LocalFlowLogs::new(flow_logs)),
+                Box::new(LocalArchive::new(&self.state)),
+                flow_config,
+            ),
+        }
+    }
+
+    /// Persist the model.
+    pub fn save(&self) -> Result<(), PortError> {
+        self.model.save()
+    }
+}
+
+impl crate::replay::Observer for LocalBackend {
+    fn observe(&self, event: &crate::event::Event) {
+        self.model.observe(event);
+    }
+}

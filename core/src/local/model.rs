@@ -1,0 +1,307 @@
+//! The contact-center model: what Amazon Connect would know, rebuilt from contact events.
+//!
+//! Order-independent and idempotent: a contact is *waiting* when a QUEUED event was seen and no
+//! CONNECTED_TO_AGENT, DISCONNECTED or COMPLETED event, whatever order they arrive in and however
+//! often. The queue of a contact is the one of its latest `enqueueTimestamp`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{read_optional, write_atomic, StateDir};
+use crate::deny_list::{ContactControl, ContactInfo, StopOutcome};
+use crate::error::PortError;
+use crate::event::{Channel, Event, EventType};
+use crate::queue_depth::{MetricSnapshot, MetricsSource, QueueMetrics, QueueRef};
+
+const SERVICE: &str = "local contact-center model";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContactState {
+    channel: Option<String>,
+    queue_id: Option<String>,
+    queue_arn: Option<String>,
+    enqueued_at_ms: Option<i64>,
+    queued: bool,
+    connected: bool,
+    ended: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceState {
+    queues: BTreeMap<String, QueueRef>,
+    contacts: BTreeMap<String, ContactState>,
+    /// Latest step time seen (ms).
+    latest_ms: i64,
+    /// `DataSnapshotTime` of the last answer (ms); strictly increases whenever the state changed.
+    last_snapshot_ms: i64,
+    dirty: bool,
+}
+
+/// The model and its persistence.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ContactCenterModel {
+    instances: BTreeMap<String, InstanceState>,
+    #[serde(default)]
+    stopped: BTreeSet<String>,
+}
+
+impl ContactCenterModel {
+    /// Apply one contact event. Returns whether the model changed.
+    pub fn observe(&mut self, event: &Event) -> bool {
+        let Some(c) = event.contact() else {
+            return false;
+        };
+        let Some(instance) = c.instance_id() else {
+            return false;
+        };
+        let inst = self.instances.entry(instance.to_string()).or_default();
+        let before = inst.contacts.get(&c.contact_id).cloned();
+        let mut state = before.clone().unwrap_or_default();
+        if let Some(ch) = &c.channel {
+            state.channel = Some(ch.as_str().to_string());
+        }
+        if let Some(q) = &c.queue_info {
+            if let Some(id) = q.queue_id() {
+                inst.queues
+                    .entry(id.to_string())
+                    .or_insert_with(|| QueueRef {
+                        id: id.to_string(),
+                        arn: q.queue_arn.clone(),
+                        name: None,
+                    });
+                let at = q.enqueue_timestamp.map(|t| t.timestamp_millis());
+                // The queue of the latest enqueue wins, independent of arrival order.
+                if state.queue_id.is_none() || at > state.enqueued_at_ms {
+                    state.queue_id = Some(id.to_string());
+                    state.queue_arn = q.queue_arn.clone();
+                    state.enqueued_at_ms = at.or(state.enqueued_at_ms);
+                }
+            }
+        }
+        match c.event_type {
+            EventType::Queued => state.queued = true,
+            EventType::ConnectedToAgent => state.connected = true,
+            EventType::Disconnected | EventType::Completed => state.ended = true,
+            _ => {}
+        }
+        if let Some(n) = c.tags.get("customerNumber").filter(|n| !n.is_empty()) {
+            state.customer_number = Some(n.clone());
+        }
+        let step_ms = c
+            .step_time()
+            .or(event.envelope.time)
+            .map_or(0, |t| t.timestamp_millis());
+        let changed = before.as_ref() != Some(&state) || step_ms > inst.latest_ms;
+        inst.latest_ms = inst.latest_ms.max(step_ms);
+        if changed {
+            inst.dirty = true;
+            inst.contacts.insert(c.contact_id.clone(), state);
+        }
+        changed
+    }
+
+    fn snapshot(
+        &mut self,
+        instance: &str,
+        queues: &[QueueRef],
+        channels: &[Channel],
+    ) -> MetricSnapshot {
+        let inst = self.instances.entry(instance.to_string()).or_default();
+        if inst.dirty || inst.last_snapshot_ms == 0 {
+            inst.last_snapshot_ms = inst.latest_ms.max(inst.last_snapshot_ms + 1);
+            inst.dirty = false;
+        }
+        let snapshot_ms = inst.last_snapshot_ms;
+        let mut rows = Vec::new();
+        for q in queues {
+            for ch in channels {
+                let waiting: Vec<&ContactState> = inst
+                    .contacts
+                    .values()
+                    .filter(|s| s.queued && !s.connected && !s.ended)
+                    .filter(|s| {
+                        s.queue_id.as_deref() == Some(q.id.as_str())
+                            && s.channel.as_deref() == Some(ch.as_str())
+                    })
+                    .collect();
+                let oldest = waiting.iter().filter_map(|s| s.enqueued_at_ms).min();
+                rows.push(QueueMetrics {
+                    queue_id: q.id.clone(),
+                    queue_arn: q.arn.clone(),
+                    channel: ch.clone(),
+                    contacts_in_queue: waiting.len() as u64,
+                    contacts_scheduled: 0,
+                    oldest_contact_age_seconds: oldest
+                        .map(|t| ((snapshot_ms - t).max(0) as f64) / 1000.0),
+                    agents_online: None,
+                    agents_available: None,
+                });
+            }
+        }
+        MetricSnapshot {
+            snapshot_time: Utc
+                .timestamp_millis_opt(snapshot_ms)
+                .single()
+                .unwrap_or_else(Utc::now),
+            rows,
+            api_calls: 1,
+        }
+    }
+
+    fn queues(&self, instance: &str) -> Vec<QueueRef> {
+        self.instances
+            .get(instance)
+            .map(|i| i.queues.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The model shared by the metrics and contact ports, persisted in `connect/model.json`.
+#[derive(Debug, Clone)]
+pub struct SharedModel {
+    inner: Arc<Mutex<ContactCenterModel>>,
+    path: PathBuf,
+    contacts_dir: PathBuf,
+}
+
+impl SharedModel {
+    /// Load the model of a state directory (empty when absent).
+    pub fn open(state: &StateDir) -> Result<SharedModel, PortError> {
+        let path = state.model();
+        let model = match read_optional(&path)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
+                service: SERVICE,
+                message: format!("{}: {e}", path.display()),
+            })?,
+            None => ContactCenterModel::default(),
+        };
+        Ok(SharedModel {
+            inner: Arc::new(Mutex::new(model)),
+            path,
+            contacts_dir: state.contacts(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ContactCenterModel> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Feed one event.
+    pub fn observe(&self, event: &Event) -> bool {
+        self.lock().observe(event)
+    }
+
+    /// Persist (pretty, stable order).
+    pub fn save(&self) -> Result<(), PortError> {
+        let bytes = serde_json::to_vec_pretty(&*self.lock()).map_err(|e| PortError::Rejected {
+            service: SERVICE,
+            message: e.to_string(),
+        })?;
+        write_atomic(&self.path, &bytes)
+    }
+
+    pub fn metrics(&self) -> LocalMetrics {
+        LocalMetrics(self.clone())
+    }
+
+    pub fn contacts(&self) -> LocalContacts {
+        LocalContacts(self.clone())
+    }
+}
+
+/// [`MetricsSource`] answered by the model.
+pub struct LocalMetrics(SharedModel);
+
+#[async_trait]
+impl MetricsSource for LocalMetrics {
+    async fn list_queues(&self, instance_id: &str) -> Result<Vec<QueueRef>, PortError> {
+        Ok(self.0.lock().queues(instance_id))
+    }
+
+    async fn current_metrics(
+        &self,
+        instance_id: &str,
+        queues: &[QueueRef],
+        channels: &[Channel],
+    ) -> Result<MetricSnapshot, PortError> {
+        Ok(self.0.lock().snapshot(instance_id, queues, channels))
+    }
+}
+
+/// [`ContactControl`] answered by the model: the caller's number comes from the contact tag
+/// `customerNumber` or from `connect/contacts/<contactId>.json` (a DescribeContact answer).
+pub struct LocalContacts(SharedModel);
+
+impl LocalContacts {
+    fn described_number(&self, contact_id: &str) -> Result<Option<String>, PortError> {
+        let path = self.0.contacts_dir.join(format!("{contact_id}.json"));
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
+                service: SERVICE,
+                message: format!("{}: {e}", path.display()),
+            })?;
+        Ok(v.pointer("/Contact/CustomerEndpoint/Address")
+            .and_then(|a| a.as_str())
+            .map(str::to_string))
+    }
+}
+
+#[async_trait]
+impl ContactControl for LocalContacts {
+    async fn describe(
+        &self,
+        instance_id: &str,
+        contact_id: &str,
+    ) -> Result<Option<ContactInfo>, PortError> {
+        let state = {
+            let model = self.0.lock();
+            let stopped = model.stopped.contains(contact_id);
+            model
+                .instances
+                .get(instance_id)
+                .and_then(|i| i.contacts.get(contact_id))
+                .cloned()
+                .map(|s| (s, stopped))
+        };
+        let described = self.described_number(contact_id)?;
+        Ok(match (state, described) {
+            (None, None) => None,
+            (state, described) => Some(ContactInfo {
+                customer_address: state
+                    .as_ref()
+                    .and_then(|(s, _)| s.customer_number.clone())
+                    .or(described),
+                channel: state.as_ref().and_then(|(s, _)| s.channel.clone()),
+                initiation_method: None,
+                ended: state.is_some_and(|(s, stopped)| s.ended || stopped),
+            }),
+        })
+    }
+
+    async fn stop(&self, instance_id: &str, contact_id: &str) -> Result<StopOutcome, PortError> {
+        let mut model = self.0.lock();
+        let ended = model
+            .instances
+            .get(instance_id)
+            .and_then(|i| i.contacts.get(contact_id))
+            .is_some_and(|s| s.ended);
+        if ended || !model.stopped.insert(contact_id.to_string()) {
+            return Ok(StopOutcome::AlreadyEnded);
+        }
+        Ok(StopOutcome::Stopped)
+    }
+}

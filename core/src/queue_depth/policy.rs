@@ -1,0 +1,300 @@
+//! The refresh policy.
+//!
+//! **Budget.** `GetCurrentMetricData` allows 5 requests/s per account and Region, shared by every
+//! tool. Lambda runs many containers at once, so coalescing cannot live in memory: each refresh first
+//! claims the *slot* `floor(now / min_interval)` of its instance in the index (a lease document
+//! written with external version = slot). One claimant per slot wins and calls Connect; the others
+//! are *coalesced*. So an instance costs at most one refresh per `min_interval` (default 1 s) however
+//! many events arrive (a refresh of more than 100 queues costs one call per chunk and page).
+//!
+//! **Freshness.** A coalesced event happened after the winner of its slot may have taken its
+//! snapshot, so it asks for a *trailing* refresh: the Lambda handler waits until the next slot and
+//! claims it. Winning means it refreshes; losing means another invocation refreshed in a slot that
+//! began after the event. Either way the index reflects a snapshot taken after the last event within
+//! `min_interval` plus one API round trip.
+//!
+//! **Reconciliation.** Contact events are best effort; a scheduled rule refreshes every instance
+//! periodically through the same slot claim.
+//!
+//! **Ordering.** Documents are written with external version = `DataSnapshotTime` in ms, so a stale
+//! or replayed write can never overwrite a newer snapshot.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::model::{doc_id, MetricSnapshot, QueueDepthDoc, QueueMetrics, QueueRef, Trigger};
+use super::ports::{MetricsSource, QueueDepthIndex};
+use crate::error::HandlerError;
+use crate::event::{format_millis, Channel, Event};
+
+/// Settings of the queue-depth capability.
+#[derive(Debug, Clone)]
+pub struct QueueDepthConfig {
+    /// At most one metrics refresh per instance per interval (default 1 s).
+    pub min_interval: Duration,
+    /// Channels asked for (default VOICE, CHAT, TASK).
+    pub channels: Vec<Channel>,
+    /// How long the queue list from `ListQueues` is reused (default 5 min).
+    pub queue_cache_ttl: Duration,
+    /// Instance refreshed by schedule and CLI when the event names none.
+    pub default_instance_id: Option<String>,
+}
+
+impl Default for QueueDepthConfig {
+    fn default() -> Self {
+        QueueDepthConfig {
+            min_interval: Duration::seconds(1),
+            channels: vec![Channel::Voice, Channel::Chat, Channel::Task],
+            queue_cache_ttl: Duration::minutes(5),
+            default_instance_id: None,
+        }
+    }
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueDepthOutcome {
+    /// Metrics were read and documents written.
+    Refreshed {
+        instance_id: String,
+        api_calls: u32,
+        written: usize,
+        stale_skipped: usize,
+        snapshot_time: DateTime<Utc>,
+    },
+    /// Another invocation holds this slot; a refresh claimed at or after `retry_at` covers the event.
+    Coalesced {
+        instance_id: String,
+        retry_at: DateTime<Utc>,
+        trigger: Trigger,
+    },
+    /// Nothing to refresh (not a contact event, or no instance known).
+    Ignored { reason: &'static str },
+}
+
+/// The queue-depth capability.
+pub struct QueueDepthService {
+    metrics: Box<dyn MetricsSource>,
+    index: Box<dyn QueueDepthIndex>,
+    config: QueueDepthConfig,
+    queues: Mutex<HashMap<String, (DateTime<Utc>, Vec<QueueRef>)>>,
+}
+
+impl QueueDepthService {
+    pub fn new(
+        metrics: Box<dyn MetricsSource>,
+        index: Box<dyn QueueDepthIndex>,
+        config: QueueDepthConfig,
+    ) -> Self {
+        QueueDepthService {
+            metrics,
+            index,
+            config,
+            queues: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &QueueDepthConfig {
+        &self.config
+    }
+
+    pub fn index(&self) -> &dyn QueueDepthIndex {
+        self.index.as_ref()
+    }
+
+    /// The slot a moment falls in.
+    pub fn slot(&self, at: DateTime<Utc>) -> i64 {
+        let ms = self.config.min_interval.num_milliseconds().max(1);
+        at.timestamp_millis().div_euclid(ms)
+    }
+
+    fn slot_start(&self, slot: i64) -> DateTime<Utc> {
+        let ms = self.config.min_interval.num_milliseconds().max(1);
+        Utc.timestamp_millis_opt(slot.saturating_mul(ms))
+            .single()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Handle a routed event at `now`: refresh the event's instance if this invocation wins the slot.
+    /// A scheduled event (no contact detail) refreshes the configured default instance.
+    pub async fn on_event(
+        &self,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<QueueDepthOutcome, HandlerError> {
+        let (instance, trigger) = match event.contact() {
+            Some(c) => match c.instance_id() {
+                Some(id) => (
+                    id.to_string(),
+                    Trigger::new(c.event_type.as_str(), Some(c.contact_id.clone())),
+                ),
+                None => {
+                    return Ok(QueueDepthOutcome::Ignored {
+                        reason: "contact event without instanceArn",
+                    })
+                }
+            },
+            None => match &self.config.default_instance_id {
+                Some(id) => (id.clone(), Trigger::new("schedule", None)),
+                None => {
+                    return Ok(QueueDepthOutcome::Ignored {
+                        reason: "no instance configured for scheduled refresh",
+                    })
+                }
+            },
+        };
+        self.claim_and_refresh(&instance, trigger, now).await
+    }
+
+    /// The trailing refresh of a coalesced event, at (or after) its `retry_at`.
+    pub async fn on_retry(
+        &self,
+        instance_id: &str,
+        trigger: Trigger,
+        at: DateTime<Utc>,
+    ) -> Result<QueueDepthOutcome, HandlerError> {
+        let trigger = Trigger::new(
+            "trailing",
+            trigger
+                .contact_id
+                .or(Some(trigger.kind))
+                .filter(|s| !s.is_empty()),
+        );
+        self.claim_and_refresh(instance_id, trigger, at).await
+    }
+
+    async fn claim_and_refresh(
+        &self,
+        instance: &str,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Result<QueueDepthOutcome, HandlerError> {
+        let slot = self.slot(now);
+        if !self.index.try_claim(instance, slot).await? {
+            return Ok(QueueDepthOutcome::Coalesced {
+                instance_id: instance.to_string(),
+                retry_at: self.slot_start(slot + 1),
+                trigger,
+            });
+        }
+        self.refresh(instance, trigger, now).await
+    }
+
+    /// Refresh unconditionally (after a won claim, or a one-shot CLI refresh).
+    pub async fn refresh(
+        &self,
+        instance: &str,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Result<QueueDepthOutcome, HandlerError> {
+        self.index.ensure_ready().await?;
+        let queues = self.queues(instance, now).await?;
+        if queues.is_empty() {
+            return Ok(QueueDepthOutcome::Refreshed {
+                instance_id: instance.to_string(),
+                api_calls: 0,
+                written: 0,
+                stale_skipped: 0,
+                snapshot_time: now,
+            });
+        }
+        let snapshot = self
+            .metrics
+            .current_metrics(instance, &queues, &self.config.channels)
+            .await?;
+        let docs = build_docs(
+            instance,
+            &queues,
+            &self.config.channels,
+            &snapshot,
+            &trigger,
+            now,
+        );
+        let outcome = self.index.write(&docs).await?;
+        Ok(QueueDepthOutcome::Refreshed {
+            instance_id: instance.to_string(),
+            api_calls: snapshot.api_calls,
+            written: outcome.written,
+            stale_skipped: outcome.stale_skipped,
+            snapshot_time: snapshot.snapshot_time,
+        })
+    }
+
+    async fn queues(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueRef>, HandlerError> {
+        if let Ok(cache) = self.queues.lock() {
+            if let Some((at, queues)) = cache.get(instance) {
+                if now - *at < self.config.queue_cache_ttl && now >= *at {
+                    return Ok(queues.clone());
+                }
+            }
+        }
+        let queues = self.metrics.list_queues(instance).await?;
+        if let Ok(mut cache) = self.queues.lock() {
+            cache.insert(instance.to_string(), (now, queues.clone()));
+        }
+        Ok(queues)
+    }
+
+    /// Forget cached queue lists (after queues were added).
+    pub fn clear_queue_cache(&self) {
+        if let Ok(mut cache) = self.queues.lock() {
+            cache.clear();
+        }
+    }
+}
+
+/// One document per queue and channel asked for. A pair missing from the metrics answer is written
+/// with zeros, so a queue that empties never keeps a stale non-zero depth.
+pub fn build_docs(
+    instance: &str,
+    queues: &[QueueRef],
+    channels: &[Channel],
+    snapshot: &MetricSnapshot,
+    trigger: &Trigger,
+    refreshed_at: DateTime<Utc>,
+) -> Vec<QueueDepthDoc> {
+    let rows: HashMap<(&str, &str), &QueueMetrics> = snapshot
+        .rows
+        .iter()
+        .map(|r| ((r.queue_id.as_str(), r.channel.as_str()), r))
+        .collect();
+    let snapshot_time = format_millis(&snapshot.snapshot_time);
+    let refreshed_at = format_millis(&refreshed_at);
+    let mut docs = Vec::with_capacity(queues.len() * channels.len());
+    for q in queues {
+        for ch in channels {
+            let row = rows.get(&(q.id.as_str(), ch.as_str()));
+            let in_queue = row.map_or(0, |r| r.contacts_in_queue);
+            let scheduled = row.map_or(0, |r| r.contacts_scheduled);
+            docs.push(QueueDepthDoc {
+                instance_id: instance.to_string(),
+                queue_id: q.id.clone(),
+                queue_arn: q
+                    .arn
+                    .clone()
+                    .or_else(|| row.and_then(|r| r.queue_arn.clone())),
+                queue_name: q.name.clone(),
+                channel: ch.as_str().to_string(),
+                contacts_in_queue: in_queue,
+                contacts_scheduled: scheduled,
+                queue_depth: in_queue + scheduled,
+                oldest_contact_age_seconds: row.and_then(|r| r.oldest_contact_age_seconds),
+                agents_online: row.and_then(|r| r.agents_online),
+                agents_available: row.and_then(|r| r.agents_available),
+                snapshot_time: snapshot_time.clone(),
+                refreshed_at: refreshed_at.clone(),
+                trigger: trigger.clone(),
+            });
+        }
+    }
+    debug_assert!(docs
+        .iter()
+        .all(|d| d.id() == doc_id(&d.instance_id, &d.queue_id, &d.channel)));
+    docs
+}

@@ -1,0 +1,376 @@
+//! Replay: route archived events through the template's rules to the capabilities, in process.
+//!
+//! * Every valid event is routed by the rules; each matching rule invokes its function's handler,
+//!   as EventBridge would.
+//! * An event whose envelope `id` was already seen in this run is a *duplicate*: counted, not routed.
+//! * "Now" for the policies is the event's time, so a replay is deterministic and coalesces like the
+//!   live system would have.
+//! * Destructive actions run only with `allow_side_effects`; otherwise they are reported as dry runs.
+//! * Nothing is lost: a malformed input or a failing handler becomes an entry of `errors`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::IsTerminal;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::deny_list::EnforceOutcome;
+use crate::dispatch::{Capabilities, InvocationContext, Outcome};
+use crate::event::input::InputItem;
+use crate::event::Event;
+use crate::flow_logs::ArchiveOutcome;
+use crate::queue_depth::{QueueDepthOutcome, Trigger};
+use crate::rules::RuleSet;
+
+/// Options of a replay.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayOptions {
+    /// Execute StopContact for listed callers.
+    pub allow_side_effects: bool,
+    /// Print a progress line to stderr (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Counts of the input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EventCounts {
+    pub read: usize,
+    pub valid: usize,
+    pub malformed: usize,
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueDepthActions {
+    pub refreshes: usize,
+    pub metric_api_calls: usize,
+    pub coalesced: usize,
+    pub stale_writes_skipped: usize,
+    pub documents_written: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DenyListActions {
+    /// Callers looked up (a number was known).
+    pub checked: usize,
+    pub listed: usize,
+    pub stopped: usize,
+    pub already_ended: usize,
+    /// Listed callers not stopped because side effects were off.
+    pub dry_run_stops: usize,
+    pub no_number: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FlowLogActions {
+    pub archived: usize,
+    /// Distinct entries in the archives written or confirmed.
+    pub entries: usize,
+    pub with_errors: usize,
+    pub skipped_no_logs: usize,
+    /// Archives already complete (e.g. a second replay).
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Actions {
+    pub queue_depth: QueueDepthActions,
+    pub deny_list: DenyListActions,
+    pub flow_logs: FlowLogActions,
+}
+
+/// One failed event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportError {
+    /// `file:line`.
+    pub source: String,
+    pub event_id: Option<String>,
+    /// The rule whose handler failed (absent for malformed input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub error_type: String,
+    pub reason: String,
+    pub retryable: bool,
+}
+
+/// The replay report (`--report json` prints it as one JSON object).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub events: EventCounts,
+    pub by_event_type: BTreeMap<String, usize>,
+    /// Distinct events routed per rule (every pattern rule of the template is listed).
+    pub rules: BTreeMap<String, usize>,
+    pub actions: Actions,
+    pub errors: Vec<ReportError>,
+}
+
+impl Report {
+    /// Whether every event was handled (exit code 0).
+    pub fn ok(&self) -> bool {
+        self.events.malformed == 0 && self.errors.is_empty()
+    }
+
+    /// A readable summary.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let e = &self.events;
+        let _ = writeln!(
+            s,
+            "events     read {}  valid {}  malformed {}  duplicates {}",
+            e.read, e.valid, e.malformed, e.duplicates
+        );
+        let _ = writeln!(s, "\nby event type");
+        for (k, v) in &self.by_event_type {
+            let _ = writeln!(s, "  {k:<28} {v:>6}");
+        }
+        let _ = writeln!(s, "\nrules (distinct events routed)");
+        for (k, v) in &self.rules {
+            let _ = writeln!(s, "  {k:<40} {v:>6}");
+        }
+        let q = &self.actions.queue_depth;
+        let d = &self.actions.deny_list;
+        let f = &self.actions.flow_logs;
+        let _ = writeln!(s, "\nqueue depth  refreshes {}  metric API calls {}  coalesced {}  stale writes skipped {}  documents written {}",
+            q.refreshes, q.metric_api_calls, q.coalesced, q.stale_writes_skipped, q.documents_written);
+        let _ = writeln!(s, "deny list    checked {}  listed {}  stopped {}  already ended {}  dry-run stops {}  no number {}  skipped {}",
+            d.checked, d.listed, d.stopped, d.already_ended, d.dry_run_stops, d.no_number, d.skipped);
+        let _ = writeln!(s, "flow logs    archived {}  entries {}  with errors {}  skipped (no logs) {}  unchanged {}",
+            f.archived, f.entries, f.with_errors, f.skipped_no_logs, f.unchanged);
+        if self.errors.is_empty() {
+            let _ = writeln!(s, "\nerrors       none");
+        } else {
+            let _ = writeln!(s, "\nerrors       {}", self.errors.len());
+            for err in &self.errors {
+                let retry = if err.retryable {
+                    "retryable"
+                } else {
+                    "not retryable"
+                };
+                let _ = writeln!(
+                    s,
+                    "  {}: [{}] {} ({retry})",
+                    err.source, err.error_type, err.reason
+                );
+            }
+        }
+        s
+    }
+}
+
+/// Feeds events to a backend's model of the world before the handlers run (the local backend's
+/// contact-center model); the AWS backend has none.
+pub trait Observer {
+    fn observe(&self, event: &Event);
+}
+
+/// The replay engine.
+pub struct Replayer<'a> {
+    rules: &'a RuleSet,
+    caps: &'a Capabilities,
+    observer: Option<&'a dyn Observer>,
+    options: ReplayOptions,
+}
+
+impl<'a> Replayer<'a> {
+    pub fn new(
+        rules: &'a RuleSet,
+        caps: &'a Capabilities,
+        observer: Option<&'a dyn Observer>,
+        options: ReplayOptions,
+    ) -> Self {
+        Replayer {
+            rules,
+            caps,
+            observer,
+            options,
+        }
+    }
+
+    /// Replay every item and report.
+    pub async fn run(&self, items: impl Iterator<Item = InputItem>) -> Report {
+        let mut report = Report::default();
+        for rule in self.rules.pattern_rules() {
+            report.rules.entry(rule.name.clone()).or_insert(0);
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut pending: HashMap<String, (DateTime<Utc>, Trigger)> = HashMap::new();
+        let progress = self.options.progress && std::io::stderr().is_terminal();
+        for item in items {
+            report.events.read += 1;
+            if progress && report.events.read % 500 == 0 {
+                eprint!("\rreplayed {} events", report.events.read);
+            }
+            let event = match item.event {
+                Ok(e) => e,
+                Err(e) => {
+                    report.events.malformed += 1;
+                    report.errors.push(ReportError {
+                        source: item.loc.to_string(),
+                        event_id: None,
+                        rule: None,
+                        error_type: "MalformedEvent".into(),
+                        reason: e.to_string(),
+                        retryable: false,
+                    });
+                    continue;
+                }
+            };
+            report.events.valid += 1;
+            if let Some(c) = event.contact() {
+                *report
+                    .by_event_type
+                    .entry(c.event_type.as_str().to_string())
+                    .or_insert(0) += 1;
+            }
+            if let Some(id) = event.id() {
+                if !seen.insert(id.to_string()) {
+                    report.events.duplicates += 1;
+                    continue;
+                }
+            }
+            if let Some(observer) = self.observer {
+                observer.observe(&event);
+            }
+            let now = event
+                .envelope
+                .time
+                .or_else(|| event.contact().and_then(|c| c.step_time()))
+                .unwrap_or_else(Utc::now);
+            let ctx = InvocationContext {
+                now,
+                allow_side_effects: self.options.allow_side_effects,
+            };
+            for rule in self.rules.route(&event.raw) {
+                *report.rules.entry(rule.name.clone()).or_insert(0) += 1;
+                let Some(kind) = rule.handler else {
+                    report.errors.push(ReportError {
+                        source: item.loc.to_string(),
+                        event_id: event.id().map(str::to_string),
+                        rule: Some(rule.name.clone()),
+                        error_type: "Configuration".into(),
+                        reason: format!(
+                            "rule {} targets {}, which is not a known handler",
+                            rule.name, rule.function
+                        ),
+                        retryable: false,
+                    });
+                    continue;
+                };
+                match self.caps.handle(kind, &event, ctx).await {
+                    Ok(outcome) => record(&mut report.actions, &outcome, &mut pending, now),
+                    Err(e) => report.errors.push(ReportError {
+                        source: item.loc.to_string(),
+                        event_id: event.id().map(str::to_string),
+                        rule: Some(rule.name.clone()),
+                        error_type: e.error_type().into(),
+                        reason: e.to_string(),
+                        retryable: e.retryable(),
+                    }),
+                }
+            }
+        }
+        // Trailing refreshes for events coalesced after the last refresh of their instance.
+        let mut trailing: Vec<_> = pending.into_iter().collect();
+        trailing.sort_by(|a, b| a.0.cmp(&b.0));
+        for (instance, (retry_at, trigger)) in trailing {
+            match self
+                .caps
+                .queue_depth
+                .on_retry(&instance, trigger, retry_at)
+                .await
+            {
+                Ok(outcome) => record(
+                    &mut report.actions,
+                    &Outcome::QueueDepth(outcome),
+                    &mut HashMap::new(),
+                    retry_at,
+                ),
+                Err(e) => report.errors.push(ReportError {
+                    source: format!("trailing refresh of {instance}"),
+                    event_id: None,
+                    rule: None,
+                    error_type: e.error_type().into(),
+                    reason: e.to_string(),
+                    retryable: e.retryable(),
+                }),
+            }
+        }
+        if progress {
+            eprintln!("\rreplayed {} events", report.events.read);
+        }
+        report
+    }
+}
+
+fn record(
+    actions: &mut Actions,
+    outcome: &Outcome,
+    pending: &mut HashMap<String, (DateTime<Utc>, Trigger)>,
+    now: DateTime<Utc>,
+) {
+    match outcome {
+        Outcome::QueueDepth(QueueDepthOutcome::Refreshed {
+            instance_id,
+            api_calls,
+            written,
+            stale_skipped,
+            ..
+        }) => {
+            let q = &mut actions.queue_depth;
+            q.refreshes += 1;
+            q.metric_api_calls += *api_calls as usize;
+            q.documents_written += written;
+            q.stale_writes_skipped += stale_skipped;
+            if pending
+                .get(instance_id)
+                .is_some_and(|(retry_at, _)| now >= *retry_at)
+            {
+                pending.remove(instance_id);
+            }
+        }
+        Outcome::QueueDepth(QueueDepthOutcome::Coalesced {
+            instance_id,
+            retry_at,
+            trigger,
+        }) => {
+            actions.queue_depth.coalesced += 1;
+            pending.insert(instance_id.clone(), (*retry_at, trigger.clone()));
+        }
+        Outcome::QueueDepth(QueueDepthOutcome::Ignored { .. }) => {}
+        Outcome::DenyList(o) => {
+            let d = &mut actions.deny_list;
+            match o {
+                EnforceOutcome::Skipped(_) => d.skipped += 1,
+                EnforceOutcome::NoNumber(_) => d.no_number += 1,
+                EnforceOutcome::NotListed => d.checked += 1,
+                EnforceOutcome::Stopped | EnforceOutcome::AlreadyEnded | EnforceOutcome::DryRun => {
+                    d.checked += 1;
+                    d.listed += 1;
+                    match o {
+                        EnforceOutcome::Stopped => d.stopped += 1,
+                        EnforceOutcome::AlreadyEnded => d.already_ended += 1,
+                        _ => d.dry_run_stops += 1,
+                    }
+                }
+            }
+        }
+        Outcome::FlowLogs(o) => {
+            let f = &mut actions.flow_logs;
+            match o {
+                ArchiveOutcome::Archived { summary, .. } => {
+                    f.archived += 1;
+                    f.entries += summary.entries;
+                    f.with_errors += usize::from(summary.has_errors);
+                }
+                ArchiveOutcome::Unchanged { summary, .. } => {
+                    f.unchanged += 1;
+                    f.entries += summary.entries;
+                    f.with_errors += usize::from(summary.has_errors);
+                }
+                ArchiveOutcome::SkippedNoLogs { .. } => f.skipped_no_logs += 1,
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Configuration of the capabilities from environment variables, shared by the Lambda functions and
+//! the CLI. Every variable is optional; an invalid value is a [`HandlerError::Config`] naming it.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `CONNECT_INSTANCE_ID` | – | instance refreshed by the schedule and `queue-depth refresh` |
+//! | `CONNECT_INSTANCE_ALIAS` | – | gives the flow-log group `/aws/connect/<alias>` |
+//! | `QUEUE_DEPTH_INDEX` | `connect-queue-depth` | current-state index |
+//! | `QUEUE_DEPTH_MIN_INTERVAL_MS` | `1000` | at most one metrics refresh per instance per interval |
+//! | `QUEUE_DEPTH_CHANNELS` | `VOICE,CHAT,TASK` | channels asked for |
+//! | `QUEUE_DEPTH_MAX_WAIT_MS` | `2000` | longest wait for a trailing refresh in Lambda |
+//! | `DENYLIST_TABLE` | `DenylistingTable` | deny-list table |
+//! | `DENYLIST_DEFAULT_REGION` | – | ISO region for national numbers (e.g. `US`) |
+//! | `DENYLIST_ANONYMOUS` | `allow` | `allow` or `deny` withheld callers |
+//! | `DENYLIST_ON_FAILURE` | `open` | contact-flow answer when the store fails: `open` or `closed` |
+//! | `DENYLIST_ENFORCE_CHANNELS` | `VOICE` | channels stopped on `INITIATED` |
+//! | `ARCHIVE_BUCKET` | `connect-events-flow-logs` | archive bucket |
+//! | `ARCHIVE_PREFIX` | `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` | key prefix |
+//! | `ARCHIVE_BUCKET_OWNER` | – | expected bucket owner account (`ExpectedBucketOwner`) |
+//! | `ARCHIVE_KMS_KEY_ID` | – | SSE-KMS key; SSE-S3 otherwise |
+//! | `FLOW_LOG_GROUP` | `/aws/connect/<alias>` | flow-log group |
+//! | `FLOW_LOGS_FOLLOW_RELATED` | `false` | also archive `initialContactId` / `previousContactId` |
+//! | `FLOW_LOGS_SETTLE_POLLS` | `3` (Lambda) | reads until the entry count is stable |
+//! | `FLOW_LOGS_SETTLE_INTERVAL_MS` | `5000` | time between those reads |
+//! | `FLOW_LOGS_NO_LOGS_GRACE_S` | `300` (Lambda) | retry (instead of skipping) a contact without logs younger than this |
+//! | `FLOW_LOGS_STRATEGY` | `insights` | `insights` (Logs Insights, like the runbook) or `filter` (FilterLogEvents) |
+
+use chrono::Duration;
+
+use crate::deny_list::{AnonymousPolicy, DenyListConfig, FailurePolicy};
+use crate::error::HandlerError;
+use crate::event::Channel;
+use crate::flow_logs::FlowLogConfig;
+use crate::queue_depth::QueueDepthConfig;
+
+/// Settings of every capability.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub queue_depth: QueueDepthConfig,
+    pub queue_depth_index: String,
+    pub queue_depth_max_wait: Duration,
+    pub deny_list: DenyListConfig,
+    pub deny_list_table: String,
+    pub flow_logs: FlowLogConfig,
+    pub archive_kms_key: Option<String>,
+    pub flow_logs_strategy: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            queue_depth: QueueDepthConfig::default(),
+            queue_depth_index: "connect-queue-depth".into(),
+            queue_depth_max_wait: Duration::milliseconds(2000),
+            deny_list: DenyListConfig::default(),
+            deny_list_table: "DenylistingTable".into(),
+            flow_logs: FlowLogConfig::default(),
+            archive_kms_key: None,
+            flow_logs_strategy: "insights".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Read from the process environment.
+    pub fn from_env() -> Result<Settings, HandlerError> {
+        Settings::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read through a lookup function (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, HandlerError> {
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut s = Settings::default();
+        s.queue_depth.default_instance_id = get("CONNECT_INSTANCE_ID");
+        s.flow_logs.instance_alias = get("CONNECT_INSTANCE_ALIAS");
+        if let Some(v) = get("QUEUE_DEPTH_INDEX") {
+            s.queue_depth_index = v;
+        }
+        if let Some(ms) = number(&get, "QUEUE_DEPTH_MIN_INTERVAL_MS", 1, 3_600_000)? {
+            s.queue_depth.min_interval = Duration::milliseconds(ms);
+        }
+        if let Some(ms) = number(&get, "QUEUE_DEPTH_MAX_WAIT_MS", 0, 60_000)? {
+            s.queue_depth_max_wait = Duration::milliseconds(ms);
+        }
+        if let Some(v) = get("QUEUE_DEPTH_CHANNELS") {
+            s.queue_depth.channels = channels("QUEUE_DEPTH_CHANNELS", &v)?;
+        }
+        if let Some(v) = get("DENYLIST_TABLE") {
+            s.deny_list_table = v;
+        }
+        s.deny_list.default_region = get("DENYLIST_DEFAULT_REGION").map(|r| r.to_ascii_uppercase());
+        s.deny_list.anonymous = match get("DENYLIST_ANONYMOUS")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("allow") => AnonymousPolicy::Allow,
+            Some("deny") => AnonymousPolicy::Deny,
+            Some(other) => return Err(invalid("DENYLIST_ANONYMOUS", other, "allow or deny")),
+        };
+        s.deny_list.on_failure = match get("DENYLIST_ON_FAILURE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("open") => FailurePolicy::FailOpen,
+            Some("closed") => FailurePolicy::FailClosed,
+            Some(other) => return Err(invalid("DENYLIST_ON_FAILURE", other, "open or closed")),
+        };
+        if let Some(v) = get("DENYLIST_ENFORCE_CHANNELS") {
+            s.deny_list.enforce_channels = channels("DENYLIST_ENFORCE_CHANNELS", &v)?;
+        }
+        if let Some(v) = get("ARCHIVE_BUCKET") {
+            s.flow_logs.bucket = v;
+        }
+        s.flow_logs.prefix = get("ARCHIVE_PREFIX");
+        s.flow_logs.bucket_owner = get("ARCHIVE_BUCKET_OWNER");
+        s.archive_kms_key = get("ARCHIVE_KMS_KEY_ID");
+        s.flow_logs.log_group = get("FLOW_LOG_GROUP");
+        s.flow_logs.follow_related = match get("FLOW_LOGS_FOLLOW_RELATED")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => return Err(invalid("FLOW_LOGS_FOLLOW_RELATED", other, "true or false")),
+        };
+        if let Some(n) = number(&get, "FLOW_LOGS_SETTLE_POLLS", 1, 20)? {
+            s.flow_logs.settle_polls = n as u32;
+        }
+        if let Some(ms) = number(&get, "FLOW_LOGS_SETTLE_INTERVAL_MS", 0, 60_000)? {
+            s.flow_logs.settle_interval = std::time::Duration::from_millis(ms as u64);
+        }
+        if let Some(secs) = number(&get, "FLOW_LOGS_NO_LOGS_GRACE_S", 0, 86_400)? {
+            s.flow_logs.no_logs_grace = Duration::seconds(secs);
+        }
+        if let Some(v) = get("FLOW_LOGS_STRATEGY") {
+            let v = v.to_ascii_lowercase();
+            if v != "insights" && v != "filter" {
+                return Err(invalid("FLOW_LOGS_STRATEGY", &v, "insights or filter"));
+            }
+            s.flow_logs_strategy = v;
+        }
+        Ok(s)
+    }
+}
+
+fn invalid(var: &str, value: &str, expected: &str) -> HandlerError {
+    HandlerError::Config(format!("{var}={value:?}: expected {expected}"))
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, HandlerError> {
+    match get(var) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(invalid(var, &v, &format!("an integer from {min} to {max}"))),
+        },
+    }
+}
+
+fn channels(var: &str, v: &str) -> Result<Vec<Channel>, HandlerError> {
+    let list: Vec<Channel> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Channel::parse)
+        .collect();
+    if let Some(Channel::Other(bad)) = list.iter().find(|c| matches!(c, Channel::Other(_))) {
+        return Err(invalid(
+            var,
+            bad,
+            "a comma-separated list of VOICE, CHAT, TASK, EMAIL",
+        ));
+    }
+    if list.is_empty() {
+        return Err(invalid(var, v, "at least one channel"));
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, HandlerError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.deny_list_table, "DenylistingTable");
+        assert_eq!(s.queue_depth.min_interval, Duration::seconds(1));
+        let s = from(&[
+            ("QUEUE_DEPTH_CHANNELS", "voice, chat"),
+            ("DENYLIST_ON_FAILURE", "closed"),
+            ("DENYLIST_DEFAULT_REGION", "gb"),
+        ])
+        .unwrap();
+        assert_eq!(s.queue_depth.channels, vec![Channel::Voice, Channel::Chat]);
+        assert_eq!(s.deny_list.on_failure, FailurePolicy::FailClosed);
+        assert_eq!(s.deny_list.default_region.as_deref(), Some("GB"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let e = from(&[("QUEUE_DEPTH_MIN_INTERVAL_MS", "soon")]).unwrap_err();
+        assert!(e.to_string().contains("QUEUE_DEPTH_MIN_INTERVAL_MS"), "{e}");
+        assert!(from(&[("QUEUE_DEPTH_CHANNELS", "VOICE,FAX")]).is_err());
+        assert!(from(&[("DENYLIST_ANONYMOUS", "maybe")]).is_err());
+    }
+}

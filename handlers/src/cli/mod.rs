@@ -1,0 +1,1 @@
+//! The `connect-events` command line.
