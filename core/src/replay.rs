@@ -4,11 +4,12 @@
 //!   as EventBridge would.
 //! * An event whose envelope `id` was already seen in this run is a *duplicate*: counted, not routed.
 //! * "Now" for the policies is the event's time, so a replay is deterministic and coalesces like the
-//!   live system would have.
+//!   live system would have; each instance then gets a trailing queue-depth refresh after the last
+//!   event.
 //! * Destructive actions run only with `allow_side_effects`; otherwise they are reported as dry runs.
 //! * Nothing is lost: a malformed input or a failing handler becomes an entry of `errors`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
@@ -29,6 +30,9 @@ pub struct ReplayOptions {
     pub allow_side_effects: bool,
     /// Print a progress line to stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// Use the wall clock as "now" instead of the events' time (for replays against live AWS
+    /// resources, whose refresh slots follow the wall clock).
+    pub wall_clock: bool,
 }
 
 /// Counts of the input.
@@ -195,7 +199,9 @@ impl<'a> Replayer<'a> {
             report.rules.entry(rule.name.clone()).or_insert(0);
         }
         let mut seen: HashSet<String> = HashSet::new();
-        let mut pending: HashMap<String, (DateTime<Utc>, Trigger)> = HashMap::new();
+        // Instances with queue-depth activity, with the latest trigger: each gets a trailing refresh.
+        let mut trailing: BTreeMap<String, Trigger> = BTreeMap::new();
+        let mut last_now: Option<DateTime<Utc>> = None;
         let progress = self.options.progress && std::io::stderr().is_terminal();
         for item in items {
             report.events.read += 1;
@@ -233,11 +239,16 @@ impl<'a> Replayer<'a> {
             if let Some(observer) = self.observer {
                 observer.observe(&event);
             }
-            let now = event
+            let event_time = event
                 .envelope
                 .time
-                .or_else(|| event.contact().and_then(|c| c.step_time()))
-                .unwrap_or_else(Utc::now);
+                .or_else(|| event.contact().and_then(|c| c.step_time()));
+            let now = if self.options.wall_clock {
+                Utc::now()
+            } else {
+                event_time.unwrap_or_else(Utc::now)
+            };
+            last_now = last_now.max(Some(now));
             let ctx = InvocationContext {
                 now,
                 allow_side_effects: self.options.allow_side_effects,
@@ -259,7 +270,20 @@ impl<'a> Replayer<'a> {
                     continue;
                 };
                 match self.caps.handle(kind, &event, ctx).await {
-                    Ok(outcome) => record(&mut report.actions, &outcome, &mut pending, now),
+                    Ok(outcome) => {
+                        if let Outcome::QueueDepth(
+                            QueueDepthOutcome::Refreshed { instance_id, .. }
+                            | QueueDepthOutcome::Coalesced { instance_id, .. },
+                        ) = &outcome
+                        {
+                            let trigger = Trigger::new(
+                                "trailing",
+                                event.contact().map(|c| c.contact_id.clone()),
+                            );
+                            trailing.insert(instance_id.clone(), trigger);
+                        }
+                        record(&mut report.actions, &outcome);
+                    }
                     Err(e) => report.errors.push(ReportError {
                         source: item.loc.to_string(),
                         event_id: event.id().map(str::to_string),
@@ -271,22 +295,12 @@ impl<'a> Replayer<'a> {
                 }
             }
         }
-        // Trailing refreshes for events coalesced after the last refresh of their instance.
-        let mut trailing: Vec<_> = pending.into_iter().collect();
-        trailing.sort_by(|a, b| a.0.cmp(&b.0));
-        for (instance, (retry_at, trigger)) in trailing {
-            match self
-                .caps
-                .queue_depth
-                .on_retry(&instance, trigger, retry_at)
-                .await
-            {
-                Ok(outcome) => record(
-                    &mut report.actions,
-                    &Outcome::QueueDepth(outcome),
-                    &mut HashMap::new(),
-                    retry_at,
-                ),
+        // The trailing refresh of each instance, in a slot after every event: the index ends on a
+        // snapshot taken after the last event (a no-op, stale-skipped write when nothing changed).
+        let at = last_now.unwrap_or_else(Utc::now) + self.caps.queue_depth.config().min_interval;
+        for (instance, trigger) in trailing {
+            match self.caps.queue_depth.on_retry(&instance, trigger, at).await {
+                Ok(outcome) => record(&mut report.actions, &Outcome::QueueDepth(outcome)),
                 Err(e) => report.errors.push(ReportError {
                     source: format!("trailing refresh of {instance}"),
                     event_id: None,
@@ -304,15 +318,9 @@ impl<'a> Replayer<'a> {
     }
 }
 
-fn record(
-    actions: &mut Actions,
-    outcome: &Outcome,
-    pending: &mut HashMap<String, (DateTime<Utc>, Trigger)>,
-    now: DateTime<Utc>,
-) {
+fn record(actions: &mut Actions, outcome: &Outcome) {
     match outcome {
         Outcome::QueueDepth(QueueDepthOutcome::Refreshed {
-            instance_id,
             api_calls,
             written,
             stale_skipped,
@@ -323,20 +331,9 @@ fn record(
             q.metric_api_calls += *api_calls as usize;
             q.documents_written += written;
             q.stale_writes_skipped += stale_skipped;
-            if pending
-                .get(instance_id)
-                .is_some_and(|(retry_at, _)| now >= *retry_at)
-            {
-                pending.remove(instance_id);
-            }
         }
-        Outcome::QueueDepth(QueueDepthOutcome::Coalesced {
-            instance_id,
-            retry_at,
-            trigger,
-        }) => {
-            actions.queue_depth.coalesced += 1;
-            pending.insert(instance_id.clone(), (*retry_at, trigger.clone()));
+        Outcome::QueueDepth(QueueDepthOutcome::Coalesced { .. }) => {
+            actions.queue_depth.coalesced += 1
         }
         Outcome::QueueDepth(QueueDepthOutcome::Ignored { .. }) => {}
         Outcome::DenyList(o) => {

@@ -1,10 +1,64 @@
 //! Choosing the backend of the CLI: the embedded local one, or AWS.
 
+use std::path::PathBuf;
+
+use connect_events_core::dispatch::Capabilities;
+use connect_events_core::local::LocalBackend;
+use connect_events_core::replay::Observer;
+use connect_events_core::settings::Settings;
+use connect_events_core::HandlerError;
+
 /// Which implementation of the ports to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
     /// Embedded backend on the state directory (no AWS, no servers).
     Local,
-    /// AWS services (credentials, Region and endpoints from the environment).
+    /// AWS services (credentials, Region and endpoints from the environment, e.g. `AWS_ENDPOINT_URL_S3`).
     Aws,
+}
+
+/// The wired capabilities and, for the local backend, its state.
+pub struct Backend {
+    pub caps: Capabilities,
+    pub local: Option<LocalBackend>,
+}
+
+impl Backend {
+    /// Build the backend. `flow_logs` are the flow-log files of the local backend.
+    pub async fn build(
+        kind: BackendKind,
+        state_dir: PathBuf,
+        settings: &Settings,
+        flow_logs: Vec<PathBuf>,
+    ) -> Result<Backend, HandlerError> {
+        match kind {
+            BackendKind::Local => {
+                let local = LocalBackend::open(state_dir)?;
+                let caps = local.capabilities(settings, flow_logs);
+                Ok(Backend {
+                    caps,
+                    local: Some(local),
+                })
+            }
+            BackendKind::Aws => {
+                let config =
+                    crate::aws::config::load(crate::aws::config::CallProfile::BACKGROUND).await;
+                let caps = crate::aws::capabilities(&config, settings)?;
+                Ok(Backend { caps, local: None })
+            }
+        }
+    }
+
+    /// The observer that feeds the local contact-center model during a replay.
+    pub fn observer(&self) -> Option<&dyn Observer> {
+        self.local.as_ref().map(|l| l as &dyn Observer)
+    }
+
+    /// Persist local state (no-op on AWS).
+    pub fn save(&self) -> Result<(), HandlerError> {
+        if let Some(local) = &self.local {
+            local.save()?;
+        }
+        Ok(())
+    }
 }

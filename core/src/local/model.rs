@@ -39,11 +39,11 @@ struct ContactState {
 struct InstanceState {
     queues: BTreeMap<String, QueueRef>,
     contacts: BTreeMap<String, ContactState>,
-    /// Latest step time seen (ms).
+    /// The model's clock (ms): the latest step time seen, moved 1 ms forward by any change that
+    /// does not advance it (an out-of-order event). It is the `DataSnapshotTime` of the answers, so
+    /// documents get a newer version exactly when the state changed, and a replay of events already
+    /// seen changes nothing.
     latest_ms: i64,
-    /// `DataSnapshotTime` of the last answer (ms); strictly increases whenever the state changed.
-    last_snapshot_ms: i64,
-    dirty: bool,
 }
 
 /// The model and its persistence.
@@ -100,13 +100,17 @@ impl ContactCenterModel {
             .step_time()
             .or(event.envelope.time)
             .map_or(0, |t| t.timestamp_millis());
-        let changed = before.as_ref() != Some(&state) || step_ms > inst.latest_ms;
-        inst.latest_ms = inst.latest_ms.max(step_ms);
-        if changed {
-            inst.dirty = true;
+        let state_changed = before.as_ref() != Some(&state);
+        let advanced = step_ms > inst.latest_ms;
+        if advanced {
+            inst.latest_ms = step_ms;
+        } else if state_changed {
+            inst.latest_ms += 1;
+        }
+        if state_changed {
             inst.contacts.insert(c.contact_id.clone(), state);
         }
-        changed
+        state_changed || advanced
     }
 
     fn snapshot(
@@ -116,11 +120,7 @@ impl ContactCenterModel {
         channels: &[Channel],
     ) -> MetricSnapshot {
         let inst = self.instances.entry(instance.to_string()).or_default();
-        if inst.dirty || inst.last_snapshot_ms == 0 {
-            inst.last_snapshot_ms = inst.latest_ms.max(inst.last_snapshot_ms + 1);
-            inst.dirty = false;
-        }
-        let snapshot_ms = inst.last_snapshot_ms;
+        let snapshot_ms = inst.latest_ms;
         let mut rows = Vec::new();
         for q in queues {
             for ch in channels {
@@ -209,6 +209,11 @@ impl SharedModel {
             message: e.to_string(),
         })?;
         write_atomic(&self.path, &bytes)
+    }
+
+    /// Instance ids the model knows.
+    pub fn instances(&self) -> Vec<String> {
+        self.lock().instances.keys().cloned().collect()
     }
 
     pub fn metrics(&self) -> LocalMetrics {

@@ -148,3 +148,18 @@ mod tests {
         ));
     }
 }
+
+/// Wire every capability to the AWS adapters.
+pub fn capabilities(
+    config: &aws_config::SdkConfig,
+    settings: &connect_events_core::settings::Settings,
+) -> Result<connect_events_core::dispatch::Capabilities, connect_events_core::HandlerError> {
+    Err(connect_events_core::HandlerError::Config(format!(
+        "the AWS backend is not wired yet (region {:?})",
+        config.region().map(|r| r.to_string()).unwrap_or_default()
+    )))
+    .map(|c: connect_events_core::dispatch::Capabilities| {
+        let _ = settings;
+        c
+    })
+}

@@ -1,0 +1,72 @@
+//! `connect-events replay`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use connect_events_core::event::input::read_paths;
+use connect_events_core::replay::{ReplayOptions, Replayer};
+
+use super::{load_rules, settings, BackendArgs, CliResult, Failure};
+use crate::backend::Backend;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// SAM template whose EventBridge rules route the events (default: infra/template.yaml, else the built-in copy).
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// Flow-log entries (NDJSON file or directory) for the local backend's archiver.
+    #[arg(long)]
+    flow_logs: Vec<PathBuf>,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    report: ReportFormat,
+    /// Execute destructive actions (StopContact) instead of reporting them as dry runs.
+    #[arg(long)]
+    allow_side_effects: bool,
+    /// Event files (.json, .ndjson, .jsonl) or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+pub async fn run(args: ReplayArgs) -> CliResult {
+    let settings = settings()?;
+    let rules = load_rules(args.template.as_ref())?;
+    let backend = Backend::build(
+        args.backend.backend,
+        args.backend.state_dir.clone(),
+        &settings,
+        args.flow_logs.clone(),
+    )
+    .await?;
+    let options = ReplayOptions {
+        allow_side_effects: args.allow_side_effects,
+        progress: true,
+        wall_clock: args.backend.backend == crate::backend::BackendKind::Aws,
+    };
+    let report = Replayer::new(&rules, &backend.caps, backend.observer(), options)
+        .run(read_paths(&args.paths))
+        .await;
+    backend.save()?;
+    match args.report {
+        ReportFormat::Json => {
+            let json = serde_json::to_string(&report)
+                .map_err(|e| Failure::failed(format!("report: {e}")))?;
+            println!("{json}");
+        }
+        ReportFormat::Text => print!("{}", report.to_text()),
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
