@@ -1,0 +1,437 @@
+//! `connect-events replay` and friends, end to end through the built binary on the embedded backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use connect_events_core::event::input::read_paths;
+use connect_events_core::flow_logs::FlowLogEntry;
+use connect_events_core::rules::RuleSet;
+use connect_events_tests::{fixture, harness::unique, target_bin, workspace_root};
+use serde_json::Value;
+
+fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(target_bin("connect-events"))
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("run connect-events")
+}
+
+fn replay_json(state: &Path, extra: &[&str], paths: &[&Path]) -> (Value, i32) {
+    let mut args = vec![
+        "replay",
+        "--report",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let out = cli(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "one JSON object on stdout ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, out.status.code().unwrap_or(-1))
+}
+
+fn tree_digest(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(base).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn sample_archive_report_is_complete_and_consistent() {
+    let state = temp_dir("replay-sample");
+    let archive = fixture("events/sample-archive.ndjson");
+    let (report, code) = replay_json(
+        &state,
+        &["--flow-logs", fixture("flow-logs").to_str().unwrap()],
+        &[&archive],
+    );
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        report["events"],
+        serde_json::json!({"read": 40, "valid": 40, "malformed": 0, "duplicates": 1})
+    );
+    assert_eq!(report["errors"], serde_json::json!([]));
+    assert_eq!(report["by_event_type"]["DISCONNECTED"], 8);
+    assert_eq!(report["by_event_type"]["QUEUED"], 8);
+
+    // Rule counts equal an independent routing of the distinct events.
+    let rules = RuleSet::load(&workspace_root().join("infra/template.yaml")).unwrap();
+    let mut seen = BTreeSet::new();
+    let mut expected: BTreeMap<String, u64> =
+        rules.pattern_rules().map(|r| (r.name.clone(), 0)).collect();
+    for item in read_paths(&[archive]) {
+        let ev = item.event.unwrap();
+        if !seen.insert(ev.id().unwrap().to_string()) {
+            continue;
+        }
+        for r in rules.route(&ev.raw) {
+            *expected.get_mut(&r.name).unwrap() += 1;
+        }
+    }
+    let got: BTreeMap<String, u64> = report["rules"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, expected);
+
+    let fl = &report["actions"]["flow_logs"];
+    assert_eq!(fl["archived"], 4, "{fl}");
+    assert_eq!(fl["with_errors"], 2, "{fl}");
+    assert_eq!(fl["skipped_no_logs"], 3, "{fl}");
+    assert_eq!(report["actions"]["deny_list"]["no_number"], 6);
+}
+
+#[test]
+fn broken_lines_are_reported_with_file_and_line_and_the_rest_is_processed() {
+    let dir = temp_dir("replay-broken");
+    let good: Vec<String> = std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
+        .unwrap()
+        .lines()
+        .take(3)
+        .map(str::to_string)
+        .collect();
+    let file = dir.join("mixed.ndjson");
+    let text = format!(
+        "{}\n{{\"detail-type\": \"Amazon Connect Contact Event\", \"source\": \"aws.connect\"}}\n{}\nnot json at all\n\n{}\n{}\n",
+        good[0],
+        good[1],
+        r#"{"detail-type":"Amazon Connect Contact Event","source":"aws.connect","id":"x","detail":{"eventType":"QUEUED","contactId":42}}"#,
+        good[2]
+    );
+    std::fs::write(&file, text).unwrap();
+    let (report, code) = replay_json(&dir.join("state"), &[], &[&file]);
+    assert_eq!(code, 1);
+    assert_eq!(report["events"]["malformed"], 3, "{report}");
+    assert_eq!(report["events"]["valid"], 3, "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    let sources: Vec<&str> = errors
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
+    let name = file.display().to_string();
+    assert_eq!(
+        sources,
+        vec![
+            format!("{name}:2"),
+            format!("{name}:4"),
+            format!("{name}:6")
+        ]
+    );
+    assert!(
+        errors[0]["reason"].as_str().unwrap().contains("detail"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("detail.contactId"),
+        "{}",
+        errors[2]
+    );
+    assert!(errors.iter().all(|e| e["retryable"] == false));
+}
+
+#[test]
+fn replaying_twice_leaves_identical_state() {
+    let state = temp_dir("replay-twice");
+    let flow_logs = fixture("flow-logs");
+    let args = ["--flow-logs", flow_logs.to_str().unwrap()];
+    let archive = fixture("events/sample-archive.ndjson");
+    replay_json(&state, &args, &[&archive]);
+    let first = tree_digest(&state);
+    let (second_report, code) = replay_json(&state, &args, &[&archive]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        second_report["actions"]["queue_depth"]["documents_written"], 0,
+        "{second_report}"
+    );
+    assert_eq!(second_report["actions"]["flow_logs"]["archived"], 0);
+    assert_eq!(first, tree_digest(&state));
+    // A shuffled copy of the same events converges to the same queue-depth documents.
+    let shuffled_dir = temp_dir("replay-shuffled");
+    let mut lines: Vec<String> = std::fs::read_to_string(&archive)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.reverse();
+    let shuffled = shuffled_dir.join("reversed.ndjson");
+    std::fs::write(&shuffled, lines.join("\n")).unwrap();
+    let other_state = shuffled_dir.join("state");
+    replay_json(&other_state, &args, &[&shuffled]);
+    let show = |s: &Path| -> Vec<(String, String, u64)> {
+        let out = cli(&[
+            "queue-depth",
+            "show",
+            "--format",
+            "json",
+            "--state-dir",
+            s.to_str().unwrap(),
+        ]);
+        let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        docs.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["queueId"].as_str().unwrap().into(),
+                    d["channel"].as_str().unwrap().into(),
+                    d["queueDepth"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(show(&state), show(&other_state));
+}
+
+#[test]
+fn queue_depth_show_reports_contacts_still_waiting() {
+    let state = temp_dir("replay-depth");
+    let archive = fixture("events/sample-archive.ndjson");
+    replay_json(&state, &[], &[&archive]);
+    // Independent expectation: QUEUED and never connected, disconnected or completed.
+    let mut queued: BTreeMap<String, String> = BTreeMap::new();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    for item in read_paths(&[archive]) {
+        let ev = item.event.unwrap();
+        let c = ev.contact().unwrap();
+        match c.event_type.as_str() {
+            "QUEUED" => {
+                queued.insert(c.contact_id.clone(), c.queue_id().unwrap().to_string());
+            }
+            "CONNECTED_TO_AGENT" | "DISCONNECTED" | "COMPLETED" => {
+                done.insert(c.contact_id.clone());
+            }
+            _ => {}
+        }
+    }
+    let mut expected: BTreeMap<String, u64> = queued.values().map(|q| (q.clone(), 0)).collect();
+    for (contact, queue) in &queued {
+        if !done.contains(contact) {
+            *expected.get_mut(queue).unwrap() += 1;
+        }
+    }
+    let out = cli(&[
+        "queue-depth",
+        "show",
+        "--format",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: BTreeMap<String, u64> = BTreeMap::new();
+    for d in docs.as_array().unwrap() {
+        *got.entry(d["queueId"].as_str().unwrap().to_string())
+            .or_default() += d["queueDepth"].as_u64().unwrap();
+        assert_eq!(
+            d["queueDepth"],
+            d["contactsInQueue"].as_u64().unwrap() + d["contactsScheduled"].as_u64().unwrap()
+        );
+    }
+    assert_eq!(got, expected);
+    assert_eq!(got.values().sum::<u64>(), 1, "only C8 is still waiting");
+}
+
+#[test]
+fn archives_hold_exactly_each_contacts_distinct_entries() {
+    let state = temp_dir("replay-archive");
+    let (report, _) = replay_json(
+        &state,
+        &[
+            "--flow-logs",
+            fixture("flow-logs/all-contacts.ndjson").to_str().unwrap(),
+        ],
+        &[&fixture("events/sample-archive.ndjson")],
+    );
+    assert_eq!(report["actions"]["flow_logs"]["archived"], 4);
+    let mut by_contact: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in std::fs::read_to_string(fixture("flow-logs/all-contacts.ndjson"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let e = FlowLogEntry::parse(line).unwrap();
+        by_contact
+            .entry(e.contact_id().to_string())
+            .or_default()
+            .insert(e.canonical_json().to_string());
+    }
+    let s3 = state.join("s3");
+    let mut files = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out)
+            } else {
+                out.push(e.path())
+            }
+        }
+    }
+    walk(&s3, &mut files);
+    assert_eq!(files.len(), 4);
+    for f in files {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&f).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let entries: Vec<FlowLogEntry> = text
+            .lines()
+            .map(|l| FlowLogEntry::parse(l).unwrap())
+            .collect();
+        let contact = entries[0].contact_id().to_string();
+        assert!(f
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("ContactFlowLog_{contact}_123456789012")));
+        let got: BTreeSet<String> = entries
+            .iter()
+            .map(|e| e.canonical_json().to_string())
+            .collect();
+        assert_eq!(got.len(), entries.len(), "no duplicates in {}", f.display());
+        assert_eq!(&got, &by_contact[&contact], "{}", f.display());
+        assert!(
+            entries
+                .windows(2)
+                .all(|w| w[0].timestamp() <= w[1].timestamp()),
+            "ordered by Timestamp"
+        );
+    }
+}
+
+#[test]
+fn listed_caller_is_a_dry_run_unless_side_effects_are_allowed() {
+    let dir = temp_dir("replay-deny");
+    let state = dir.join("state");
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("events/voice-inbound-initiated.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["tags"]["customerNumber"] = "+1 (425) 555-0100".into();
+    let file = dir.join("initiated.json");
+    std::fs::write(&file, event.to_string()).unwrap();
+    let add = cli(&[
+        "denylist",
+        "add",
+        "+14255550100",
+        "--reason",
+        "abuse",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+
+    let (report, code) = replay_json(&state, &[], &[&file]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        report["actions"]["deny_list"]["dry_run_stops"], 1,
+        "{report}"
+    );
+    assert_eq!(report["actions"]["deny_list"]["stopped"], 0);
+
+    let (report, _) = replay_json(&state, &["--allow-side-effects"], &[&file]);
+    assert_eq!(report["actions"]["deny_list"]["stopped"], 1, "{report}");
+    let (report, _) = replay_json(&state, &["--allow-side-effects"], &[&file]);
+    assert_eq!(
+        report["actions"]["deny_list"]["already_ended"], 1,
+        "{report}"
+    );
+
+    let check = cli(&[
+        "denylist",
+        "check",
+        "4255550100",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        check.status.code(),
+        Some(2),
+        "a national number without a default region is a usage error"
+    );
+    let check = cli(&[
+        "denylist",
+        "check",
+        "+1 425 555 0100",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(v["listed"], true);
+    assert_eq!(v["number"], "+14255550100");
+    assert_eq!(v["reason"], "abuse");
+    let list = cli(&[
+        "denylist",
+        "list",
+        "--format",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v[0]["hitCount"], 1, "{v}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(cli(&["replay"]).status.code(), Some(2));
+    assert_eq!(
+        cli(&["replay", "--report", "xml", "x.ndjson"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        cli(&["number", "normalize", "not a number"]).status.code(),
+        Some(2)
+    );
+    let ok = cli(&[
+        "number",
+        "normalize",
+        "0049 1512 3456789",
+        "--default-region",
+        "US",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "+4915123456789");
+}
