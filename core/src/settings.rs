@@ -5,6 +5,8 @@
 //! | --- | --- | --- |
 //! | `CONNECT_INSTANCE_ID` | – | instance refreshed by the schedule and `queue-depth refresh` |
 //! | `CONNECT_INSTANCE_ALIAS` | – | gives the flow-log group `/aws/connect/<alias>` |
+//! | `OPENSEARCH_ENDPOINT` | – | URL of the OpenSearch domain / collection (AWS backend) |
+//! | `OPENSEARCH_SERVICE` | `es` | SigV4 service: `es` (domain) or `aoss` (Serverless) |
 //! | `QUEUE_DEPTH_INDEX` | `connect-queue-depth` | current-state index |
 //! | `QUEUE_DEPTH_MIN_INTERVAL_MS` | `1000` | at most one metrics refresh per instance per interval |
 //! | `QUEUE_DEPTH_CHANNELS` | `VOICE,CHAT,TASK` | channels asked for |
@@ -39,6 +41,8 @@ pub struct Settings {
     pub queue_depth: QueueDepthConfig,
     pub queue_depth_index: String,
     pub queue_depth_max_wait: Duration,
+    pub opensearch_endpoint: Option<String>,
+    pub opensearch_service: String,
     pub deny_list: DenyListConfig,
     pub deny_list_table: String,
     pub flow_logs: FlowLogConfig,
@@ -52,6 +56,8 @@ impl Default for Settings {
             queue_depth: QueueDepthConfig::default(),
             queue_depth_index: "connect-queue-depth".into(),
             queue_depth_max_wait: Duration::milliseconds(2000),
+            opensearch_endpoint: None,
+            opensearch_service: "es".into(),
             deny_list: DenyListConfig::default(),
             deny_list_table: "DenylistingTable".into(),
             flow_logs: FlowLogConfig::default(),
@@ -77,6 +83,14 @@ impl Settings {
         let mut s = Settings::default();
         s.queue_depth.default_instance_id = get("CONNECT_INSTANCE_ID");
         s.flow_logs.instance_alias = get("CONNECT_INSTANCE_ALIAS");
+        s.opensearch_endpoint = get("OPENSEARCH_ENDPOINT");
+        if let Some(v) = get("OPENSEARCH_SERVICE") {
+            let v = v.to_ascii_lowercase();
+            if v != "es" && v != "aoss" {
+                return Err(invalid("OPENSEARCH_SERVICE", &v, "es or aoss"));
+            }
+            s.opensearch_service = v;
+        }
         if let Some(v) = get("QUEUE_DEPTH_INDEX") {
             s.queue_depth_index = v;
         }

@@ -26,6 +26,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::model::{doc_id, MetricSnapshot, QueueDepthDoc, QueueMetrics, QueueRef, Trigger};
 use super::ports::{MetricsSource, QueueDepthIndex};
+use crate::clock::Clock;
 use crate::error::HandlerError;
 use crate::event::{format_millis, Channel, Event};
 
@@ -146,6 +147,35 @@ impl QueueDepthService {
             },
         };
         self.claim_and_refresh(&instance, trigger, now).await
+    }
+
+    /// Live handling (Lambda): [`Self::on_event`] at the clock's time; when coalesced, wait for the
+    /// next slot (at most `max_wait`) and claim it for the trailing refresh. Losing that claim too
+    /// means another invocation refreshed in a slot that began after this event.
+    pub async fn on_event_live(
+        &self,
+        event: &Event,
+        clock: &dyn Clock,
+        max_wait: Duration,
+    ) -> Result<QueueDepthOutcome, HandlerError> {
+        let first = self.on_event(event, clock.now()).await?;
+        let QueueDepthOutcome::Coalesced {
+            instance_id,
+            retry_at,
+            trigger,
+        } = &first
+        else {
+            return Ok(first);
+        };
+        let wait = *retry_at - clock.now();
+        if wait > max_wait {
+            return Ok(first);
+        }
+        if let Ok(wait) = wait.to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        self.on_retry(instance_id, trigger.clone(), clock.now().max(*retry_at))
+            .await
     }
 
     /// The trailing refresh of a coalesced event, at (or after) its `retry_at`.

@@ -7,8 +7,15 @@ pub mod logs;
 pub mod opensearch;
 pub mod s3;
 
+use aws_config::SdkConfig;
 use aws_sdk_connect::config::http::HttpResponse;
 use aws_sdk_connect::error::{ProvideErrorMetadata, SdkError};
+use connect_events_core::deny_list::DenyListService;
+use connect_events_core::dispatch::Capabilities;
+use connect_events_core::flow_logs::FlowLogArchiver;
+use connect_events_core::queue_depth::{QueueDepthIndex, QueueDepthService, WriteOutcome};
+use connect_events_core::settings::Settings;
+use connect_events_core::HandlerError;
 use connect_events_core::PortError;
 
 /// Error codes that mean "slow down" (retryable), as the SDKs classify them.
@@ -149,17 +156,96 @@ mod tests {
     }
 }
 
+/// The queue-depth capability on Connect and OpenSearch. Without `OPENSEARCH_ENDPOINT` the index
+/// port answers every call with an error naming the variable (other capabilities still work).
+pub fn queue_depth_service(
+    config: &SdkConfig,
+    settings: &Settings,
+) -> Result<QueueDepthService, HandlerError> {
+    let index: Box<dyn QueueDepthIndex> = match &settings.opensearch_endpoint {
+        Some(url) => {
+            let client = opensearch::OpenSearchIndex::client_for(
+                url,
+                Some(config),
+                &settings.opensearch_service,
+            )?;
+            Box::new(opensearch::OpenSearchIndex::new(
+                client,
+                settings.queue_depth_index.clone(),
+            ))
+        }
+        None => Box::new(Unconfigured("OPENSEARCH_ENDPOINT is not set")),
+    };
+    Ok(QueueDepthService::new(
+        Box::new(connect::ConnectAdapter::new(config)),
+        index,
+        settings.queue_depth.clone(),
+    ))
+}
+
+/// The deny-list capability on DynamoDB and Connect.
+pub fn deny_list_service(config: &SdkConfig, settings: &Settings) -> DenyListService {
+    DenyListService::new(
+        Box::new(dynamodb::DynamoDenyStore::new(
+            config,
+            settings.deny_list_table.clone(),
+        )),
+        Box::new(connect::ConnectAdapter::new(config)),
+        settings.deny_list.clone(),
+    )
+}
+
+/// The flow-log archiver on CloudWatch Logs and S3.
+pub fn flow_log_archiver(config: &SdkConfig, settings: &Settings) -> FlowLogArchiver {
+    let strategy = if settings.flow_logs_strategy == "filter" {
+        logs::LogStrategy::Filter
+    } else {
+        logs::LogStrategy::Insights
+    };
+    let options = s3::S3ArchiveOptions {
+        expected_bucket_owner: settings.flow_logs.bucket_owner.clone(),
+        kms_key_id: settings.archive_kms_key.clone(),
+        ..Default::default()
+    };
+    FlowLogArchiver::new(
+        Box::new(logs::CloudWatchFlowLogs::new(config, strategy)),
+        Box::new(s3::S3Archive::new(config, options)),
+        settings.flow_logs.clone(),
+    )
+}
+
 /// Wire every capability to the AWS adapters.
-pub fn capabilities(
-    config: &aws_config::SdkConfig,
-    settings: &connect_events_core::settings::Settings,
-) -> Result<connect_events_core::dispatch::Capabilities, connect_events_core::HandlerError> {
-    Err(connect_events_core::HandlerError::Config(format!(
-        "the AWS backend is not wired yet (region {:?})",
-        config.region().map(|r| r.to_string()).unwrap_or_default()
-    )))
-    .map(|c: connect_events_core::dispatch::Capabilities| {
-        let _ = settings;
-        c
+pub fn capabilities(config: &SdkConfig, settings: &Settings) -> Result<Capabilities, HandlerError> {
+    Ok(Capabilities {
+        queue_depth: queue_depth_service(config, settings)?,
+        deny_list: deny_list_service(config, settings),
+        flow_logs: flow_log_archiver(config, settings),
     })
+}
+
+/// A queue-depth index that is not configured: every call fails with the reason.
+struct Unconfigured(&'static str);
+
+#[async_trait::async_trait]
+impl QueueDepthIndex for Unconfigured {
+    async fn ensure_ready(&self) -> Result<(), PortError> {
+        Err(PortError::Rejected {
+            service: "opensearch",
+            message: self.0.into(),
+        })
+    }
+    async fn write(
+        &self,
+        _: &[connect_events_core::queue_depth::QueueDepthDoc],
+    ) -> Result<WriteOutcome, PortError> {
+        self.ensure_ready().await.map(|_| WriteOutcome::default())
+    }
+    async fn documents(
+        &self,
+    ) -> Result<Vec<connect_events_core::queue_depth::QueueDepthDoc>, PortError> {
+        self.ensure_ready().await.map(|_| Vec::new())
+    }
+    async fn try_claim(&self, _: &str, _: i64) -> Result<bool, PortError> {
+        self.ensure_ready().await.map(|_| false)
+    }
 }

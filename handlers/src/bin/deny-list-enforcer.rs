@@ -1,0 +1,66 @@
+//! Lambda: stop the contacts of listed callers on `INITIATED` contact events.
+//!
+//! Replayed events (`replay-name`) never stop a contact unless `DENYLIST_STOP_REPLAYED=true`.
+
+use chrono::Utc;
+use connect_events_core::deny_list::{DenyListService, EnforceOutcome};
+use connect_events_core::settings::Settings;
+use connect_events_handlers::aws::{self, config};
+use connect_events_handlers::lambda::{
+    emit_metrics, init_tracing, parse_event, report_failure, Failure,
+};
+use lambda_runtime::{service_fn, tracing, LambdaEvent};
+use serde_json::{json, Value};
+
+const FUNCTION: &str = "deny-list-enforcer";
+
+async fn handle(
+    service: &DenyListService,
+    stop_replayed: bool,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Failure> {
+    let outcome = async {
+        let event = parse_event(event.payload)?;
+        let contact = event.contact();
+        tracing::info!(
+            event_id = event.id().unwrap_or("-"),
+            contact_id = contact.map(|c| c.contact_id.as_str()),
+            event_type = contact.map(|c| c.event_type.as_str()),
+            replay = event.is_replay(),
+            "deny-list enforcement"
+        );
+        let allow_stop = !event.is_replay() || stop_replayed;
+        Ok::<_, Failure>(service.enforce(&event, Utc::now(), allow_stop).await?)
+    }
+    .await
+    .map_err(|f| report_failure(FUNCTION, f))?;
+    let (name, counts): (&str, &[(&str, u64)]) = match &outcome {
+        EnforceOutcome::Stopped => ("stopped", &[("DenyListHits", 1), ("StoppedContacts", 1)]),
+        EnforceOutcome::AlreadyEnded => ("already_ended", &[("DenyListHits", 1)]),
+        EnforceOutcome::DryRun => ("dry_run", &[("DenyListHits", 1)]),
+        EnforceOutcome::NotListed => ("not_listed", &[]),
+        EnforceOutcome::NoNumber(_) => ("no_number", &[]),
+        EnforceOutcome::Skipped(_) => ("skipped", &[]),
+    };
+    emit_metrics(FUNCTION, &[&[("EventsHandled", 1)], counts].concat());
+    let reason = match &outcome {
+        EnforceOutcome::NoNumber(r) | EnforceOutcome::Skipped(r) => Some(*r),
+        _ => None,
+    };
+    Ok(json!({"outcome": name, "reason": reason}))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let settings = Settings::from_env()?;
+    let stop_replayed =
+        std::env::var("DENYLIST_STOP_REPLAYED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let sdk = config::load(config::CallProfile::BACKGROUND).await;
+    let service = aws::deny_list_service(&sdk, &settings);
+    let service = &service;
+    lambda_runtime::run(service_fn(move |event| {
+        handle(service, stop_replayed, event)
+    }))
+    .await
+}
