@@ -75,12 +75,15 @@ pub enum QueueDepthOutcome {
     Ignored { reason: &'static str },
 }
 
+/// Queue lists per instance with the time they were read.
+type QueueCache = HashMap<String, (DateTime<Utc>, Vec<QueueRef>)>;
+
 /// The queue-depth capability.
 pub struct QueueDepthService {
     metrics: Box<dyn MetricsSource>,
     index: Box<dyn QueueDepthIndex>,
     config: QueueDepthConfig,
-    queues: Mutex<HashMap<String, (DateTime<Utc>, Vec<QueueRef>)>>,
+    queues: Mutex<QueueCache>,
 }
 
 impl QueueDepthService {

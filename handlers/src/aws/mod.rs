@@ -113,49 +113,6 @@ impl<E: std::error::Error> std::fmt::Display for DisplayErrorContext<'_, E> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classification_by_code_and_status() {
-        assert!(matches!(
-            classify_code("connect", "ThrottlingException", "m".into(), Some(429)),
-            PortError::Throttled { .. }
-        ));
-        assert!(matches!(
-            classify_code("connect", "TooManyRequestsException", "m".into(), Some(400)),
-            PortError::Throttled { .. }
-        ));
-        assert!(matches!(
-            classify_code("s3", "NoSuchKey", "m".into(), Some(404)),
-            PortError::NotFound { .. }
-        ));
-        assert!(matches!(
-            classify_code(
-                "dynamodb",
-                "ConditionalCheckFailedException",
-                "m".into(),
-                Some(400)
-            ),
-            PortError::Conflict { .. }
-        ));
-        assert!(matches!(
-            classify_code("connect", "InternalServiceException", "m".into(), Some(500)),
-            PortError::Unavailable { .. }
-        ));
-        assert!(matches!(
-            classify_code(
-                "connect",
-                "InvalidParameterException",
-                "m".into(),
-                Some(400)
-            ),
-            PortError::Rejected { .. }
-        ));
-    }
-}
-
 /// The queue-depth capability on Connect and OpenSearch. Without `OPENSEARCH_ENDPOINT` the index
 /// port answers every call with an error naming the variable (other capabilities still work).
 pub fn queue_depth_service(
@@ -247,5 +204,48 @@ impl QueueDepthIndex for Unconfigured {
     }
     async fn try_claim(&self, _: &str, _: i64) -> Result<bool, PortError> {
         self.ensure_ready().await.map(|_| false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_by_code_and_status() {
+        assert!(matches!(
+            classify_code("connect", "ThrottlingException", "m".into(), Some(429)),
+            PortError::Throttled { .. }
+        ));
+        assert!(matches!(
+            classify_code("connect", "TooManyRequestsException", "m".into(), Some(400)),
+            PortError::Throttled { .. }
+        ));
+        assert!(matches!(
+            classify_code("s3", "NoSuchKey", "m".into(), Some(404)),
+            PortError::NotFound { .. }
+        ));
+        assert!(matches!(
+            classify_code(
+                "dynamodb",
+                "ConditionalCheckFailedException",
+                "m".into(),
+                Some(400)
+            ),
+            PortError::Conflict { .. }
+        ));
+        assert!(matches!(
+            classify_code("connect", "InternalServiceException", "m".into(), Some(500)),
+            PortError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            classify_code(
+                "connect",
+                "InvalidParameterException",
+                "m".into(),
+                Some(400)
+            ),
+            PortError::Rejected { .. }
+        ));
     }
 }

@@ -1,0 +1,75 @@
+//! Test support for the `connect-events` workspace.
+//!
+//! Everything here talks the real wire protocols against local servers:
+//!
+//! * [`harness`] starts (once per test process) a **moto** server for S3, DynamoDB and CloudWatch Logs and
+//!   an **osmem-server** for OpenSearch, and builds SDK configurations that point at them;
+//! * [`connect_fake`] is an in-process, wire-level fake of the Amazon Connect API (restJson1, `2017-08-08`)
+//!   that the unmodified `aws-sdk-connect` client talks to;
+//! * [`lambda_emulator`] is a Lambda Runtime API emulator that runs a built Lambda binary as a child
+//!   process and invokes it with JSON events.
+//!
+//! Servers that live inside the test process run on dedicated threads with their own Tokio runtime, so
+//! they outlive any single `#[tokio::test]` runtime and blocking calls from a test never deadlock them.
+
+use std::path::{Path, PathBuf};
+
+pub mod connect_fake;
+pub mod harness;
+pub mod lambda_emulator;
+
+/// The workspace root (the parent of the `tests` crate's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the workspace directory")
+        .to_path_buf()
+}
+
+/// Path of a file under `tests/fixtures`, e.g. `fixture("api/describe-contact-voice.json")`.
+pub fn fixture(rel: &str) -> PathBuf {
+    workspace_root().join("tests").join("fixtures").join(rel)
+}
+
+/// Reads a JSON fixture under `tests/fixtures` and parses it; panics with the path on any error.
+pub fn fixture_json(rel: &str) -> serde_json::Value {
+    let path = fixture(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("fixture {} is not valid JSON: {e}", path.display()))
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` (relative values are taken from the workspace root)
+/// or `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// Path of the debug build of the workspace binary `name` (`<target>/debug/<name>`).
+///
+/// # Panics
+///
+/// If the binary does not exist, with a message that says how to build it. `cargo test` does not build
+/// the binaries of other workspace members, so end-to-end tests need a prior `cargo build --workspace --bins`.
+pub fn target_bin(name: &str) -> PathBuf {
+    let path = target_dir()
+        .join("debug")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "Lambda binary `{name}` not found at {}: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
