@@ -154,18 +154,19 @@ pub fn deny_list_service(config: &SdkConfig, settings: &Settings) -> DenyListSer
 
 /// The flow-log archiver on CloudWatch Logs and S3.
 pub fn flow_log_archiver(config: &SdkConfig, settings: &Settings) -> FlowLogArchiver {
-    let strategy = if settings.flow_logs_strategy == "filter" {
-        logs::LogStrategy::Filter
-    } else {
-        logs::LogStrategy::Insights
-    };
+    // `Settings` already rejected anything but `insights` / `filter`.
+    let strategy: logs::LogStrategy = settings.flow_logs_strategy.parse().unwrap_or_default();
     let options = s3::S3ArchiveOptions {
         expected_bucket_owner: settings.flow_logs.bucket_owner.clone(),
         kms_key_id: settings.archive_kms_key.clone(),
         ..Default::default()
     };
     FlowLogArchiver::new(
-        Box::new(logs::CloudWatchFlowLogs::new(config, strategy)),
+        // Bounded so settle polls and window splits fit in the function's 120 s timeout.
+        Box::new(
+            logs::CloudWatchFlowLogs::new(config, strategy)
+                .with_query_timeout(std::time::Duration::from_secs(20)),
+        ),
         Box::new(s3::S3Archive::new(config, options)),
         settings.flow_logs.clone(),
     )
