@@ -84,6 +84,7 @@ impl Seeded {
             related: Vec::new(),
             started: own.iter().map(|e| e.timestamp()).min(),
             ended: own.iter().map(|e| e.timestamp()).max(),
+            window: None,
         }
     }
 

@@ -435,3 +435,57 @@ fn usage_errors_exit_2() {
     ]);
     assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "+4915123456789");
 }
+
+#[test]
+fn flow_logs_collect_is_the_runbook_as_a_command() {
+    let state = temp_dir("collect");
+    let instance =
+        "arn:aws:connect:us-east-1:123456789012:instance/8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64";
+    let contact = "dd5b1dcd-f03f-4425-9f47-f9fa62aeeee3";
+    let logs = fixture("flow-logs");
+    let (logs, state_arg) = (logs.to_str().unwrap(), state.to_str().unwrap());
+    let args = [
+        "flow-logs",
+        "collect",
+        "--instance-id",
+        instance,
+        "--contact-id",
+        contact,
+        "--flow-logs",
+        logs,
+        "--state-dir",
+        state_arg,
+    ];
+    let out = cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("archived: 11 entries (1 with errors)"),
+        "{stdout}"
+    );
+    let expected = state.join(format!("s3/connect-events-flow-logs/connect-flow-logs/8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64/2025/06/10/ContactFlowLog_{contact}_123456789012.gz"));
+    assert!(stdout.contains(&expected.display().to_string()), "{stdout}");
+    assert!(expected.is_file());
+    // Again: nothing new, the same object.
+    let again = cli(&args);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already archived"));
+    // Unknown contact: exit 1 with a reason.
+    let none = cli(&[
+        "flow-logs",
+        "collect",
+        "--instance-id",
+        instance,
+        "--contact-id",
+        "no-such-contact",
+        "--flow-logs",
+        logs,
+        "--state-dir",
+        state_arg,
+    ]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no flow-log entries"));
+}

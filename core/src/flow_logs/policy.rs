@@ -92,8 +92,11 @@ pub struct ArchiveRequest {
     pub contact_id: String,
     pub account_id: String,
     pub related: Vec<String>,
+    /// When the contact started and ended (event timestamps), when known.
     pub started: Option<DateTime<Utc>>,
     pub ended: Option<DateTime<Utc>>,
+    /// Search exactly this window instead of one derived from `started` / `ended` (CLI collect).
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl ArchiveRequest {
@@ -119,6 +122,7 @@ impl ArchiveRequest {
             related,
             started: contact.initiation_timestamp,
             ended: contact.disconnect_timestamp.or(event.envelope.time),
+            window: None,
         })
     }
 }
@@ -160,12 +164,17 @@ impl FlowLogArchiver {
         }
     }
 
-    /// The object key of a contact's archive.
-    pub fn key(&self, req: &ArchiveRequest) -> String {
+    /// The object key of a contact's archive. The default prefix is dated by the contact's end, else
+    /// its start, else `last_entry` (the newest flow-log entry).
+    pub fn key(&self, req: &ArchiveRequest, last_entry: Option<DateTime<Utc>>) -> String {
         let prefix = match &self.config.prefix {
             Some(p) => p.trim_end_matches('/').to_string(),
             None => {
-                let day = req.ended.or(req.started).unwrap_or_else(Utc::now);
+                let day = req
+                    .ended
+                    .or(req.started)
+                    .or(last_entry)
+                    .unwrap_or_else(Utc::now);
                 format!(
                     "connect-flow-logs/{}/{:04}/{:02}/{:02}",
                     req.instance_id,
@@ -204,13 +213,19 @@ impl FlowLogArchiver {
         if self.config.follow_related {
             ids.extend(req.related.iter().cloned());
         }
-        let anchor_start = req.started.or(req.ended).unwrap_or(now);
         let anchor_end = req.ended.unwrap_or(now);
+        let (start, end) = req.window.unwrap_or_else(|| {
+            let anchor_start = req.started.or(req.ended).unwrap_or(now);
+            (
+                anchor_start - self.config.window_before,
+                anchor_end + self.config.window_after,
+            )
+        });
         let query = FlowLogQuery {
             log_group: self.log_group()?,
             contact_ids: ids.clone(),
-            start: anchor_start - self.config.window_before,
-            end: anchor_end + self.config.window_after,
+            start,
+            end,
         };
         let entries = self.settled_entries(&query).await?;
         if entries.is_empty() {
@@ -225,7 +240,7 @@ impl FlowLogArchiver {
             });
         }
         self.verify_bucket().await?;
-        let key = self.key(req);
+        let key = self.key(req, entries.iter().map(|e| e.timestamp()).max());
         let location = self.store.locate(&self.config.bucket, &key);
         // Compare-and-swap: a concurrent archiver makes the write fail; merge again and retry.
         for _ in 0..5 {

@@ -106,8 +106,9 @@ pub async fn run(cmd: FlowLogsCommand) -> CliResult {
         contact_id,
         account_id,
         related: Vec::new(),
-        started: Some(start),
-        ended: Some(end),
+        started: None,
+        ended: None,
+        window: Some((start, end)),
     };
     let (location, summary, written) = match b.caps.flow_logs.archive(&req, now).await? {
         ArchiveOutcome::Archived {
