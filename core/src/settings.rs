@@ -8,6 +8,7 @@
 //! | `OPENSEARCH_ENDPOINT` | – | URL of the OpenSearch domain / collection (AWS backend) |
 //! | `OPENSEARCH_SERVICE` | `es` | SigV4 service: `es` (domain) or `aoss` (Serverless) |
 //! | `QUEUE_DEPTH_INDEX` | `connect-queue-depth` | current-state index |
+//! | `QUEUE_DEPTH_HISTORY_INDEX` | – | optional append-only history index (one document per snapshot) |
 //! | `QUEUE_DEPTH_MIN_INTERVAL_MS` | `1000` | at most one metrics refresh per instance per interval |
 //! | `QUEUE_DEPTH_CHANNELS` | `VOICE,CHAT,TASK` | channels asked for |
 //! | `QUEUE_DEPTH_MAX_WAIT_MS` | `2000` | longest wait for a trailing refresh in Lambda |
@@ -40,6 +41,7 @@ use crate::queue_depth::QueueDepthConfig;
 pub struct Settings {
     pub queue_depth: QueueDepthConfig,
     pub queue_depth_index: String,
+    pub queue_depth_history_index: Option<String>,
     pub queue_depth_max_wait: Duration,
     pub opensearch_endpoint: Option<String>,
     pub opensearch_service: String,
@@ -55,6 +57,7 @@ impl Default for Settings {
         Settings {
             queue_depth: QueueDepthConfig::default(),
             queue_depth_index: "connect-queue-depth".into(),
+            queue_depth_history_index: None,
             queue_depth_max_wait: Duration::milliseconds(2000),
             opensearch_endpoint: None,
             opensearch_service: "es".into(),
@@ -94,6 +97,7 @@ impl Settings {
         if let Some(v) = get("QUEUE_DEPTH_INDEX") {
             s.queue_depth_index = v;
         }
+        s.queue_depth_history_index = get("QUEUE_DEPTH_HISTORY_INDEX");
         if let Some(ms) = number(&get, "QUEUE_DEPTH_MIN_INTERVAL_MS", 1, 3_600_000)? {
             s.queue_depth.min_interval = Duration::milliseconds(ms);
         }
