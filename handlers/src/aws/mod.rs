@@ -126,10 +126,12 @@ pub fn queue_depth_service(
                 Some(config),
                 &settings.opensearch_service,
             )?;
-            Box::new(opensearch::OpenSearchIndex::new(
-                client,
-                settings.queue_depth_index.clone(),
-            ))
+            let index =
+                opensearch::OpenSearchIndex::new(client, settings.queue_depth_index.clone());
+            match &settings.queue_depth_history_index {
+                Some(history) => Box::new(index.with_history(history.clone())),
+                None => Box::new(index),
+            }
         }
         None => Box::new(Unconfigured("OPENSEARCH_ENDPOINT is not set")),
     };
