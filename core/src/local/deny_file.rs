@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,49 +25,72 @@ struct Item {
     hit_contacts: BTreeSet<String>,
 }
 
-/// `denylist.json`: a map from E.164 number to entry, rewritten atomically on every change.
+type Items = BTreeMap<String, Item>;
+type Cache = Option<(Option<SystemTime>, Items)>;
+
+/// `denylist.json`: a map from E.164 number to entry, rewritten atomically on every change. The
+/// parsed file is cached and read again only when its modification time changes (another process
+/// wrote it), so warm lookups cost a `stat` and a map lookup.
 pub struct LocalDenyStore {
     path: PathBuf,
-    lock: Mutex<()>,
+    cache: Mutex<Cache>,
 }
 
 impl LocalDenyStore {
     pub fn new(path: PathBuf) -> Self {
         LocalDenyStore {
             path,
-            lock: Mutex::new(()),
+            cache: Mutex::new(None),
         }
     }
 
-    fn load(&self) -> Result<BTreeMap<String, Item>, PortError> {
-        match read_optional(&self.path)? {
-            None => Ok(BTreeMap::new()),
-            Some(b) => serde_json::from_slice(&b).map_err(|e| PortError::Rejected {
-                service: SERVICE,
-                message: format!("{}: {e}", self.path.display()),
-            }),
-        }
+    fn modified(&self) -> Option<SystemTime> {
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
     }
 
-    fn save(&self, items: &BTreeMap<String, Item>) -> Result<(), PortError> {
+    /// The cache, filled with the file's current content.
+    fn fresh(&self) -> Result<MutexGuard<'_, Cache>, PortError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mtime = self.modified();
+        if cache.as_ref().is_none_or(|(cached, _)| *cached != mtime) {
+            let items = match read_optional(&self.path)? {
+                None => Items::new(),
+                Some(b) => serde_json::from_slice(&b).map_err(|e| PortError::Rejected {
+                    service: SERVICE,
+                    message: format!("{}: {e}", self.path.display()),
+                })?,
+            };
+            *cache = Some((mtime, items));
+        }
+        Ok(cache)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Items) -> T) -> Result<T, PortError> {
+        let cache = self.fresh()?;
+        let empty = Items::new();
+        Ok(f(cache.as_ref().map_or(&empty, |(_, items)| items)))
+    }
+
+    fn update<T>(&self, f: impl FnOnce(&mut Items) -> T) -> Result<T, PortError> {
+        let mut cache = self.fresh()?;
+        let (mtime, items) = cache.get_or_insert_with(|| (None, Items::new()));
+        let out = f(items);
         let bytes = serde_json::to_vec_pretty(items).map_err(|e| PortError::Rejected {
             service: SERVICE,
             message: e.to_string(),
         })?;
-        write_atomic(&self.path, &bytes)
-    }
-
-    fn update<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Item>) -> T) -> Result<T, PortError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut items = self.load()?;
-        let out = f(&mut items);
-        self.save(&items)?;
+        write_atomic(&self.path, &bytes)?;
+        *mtime = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
         Ok(out)
     }
 }
 
 /// Replace an entry's attributes, keeping its hit counters.
-fn upsert(items: &mut BTreeMap<String, Item>, entry: &DenyEntry) {
+fn upsert(items: &mut Items, entry: &DenyEntry) {
     let item = items
         .entry(entry.number.as_str().to_string())
         .or_insert_with(|| Item {
@@ -84,8 +108,7 @@ fn upsert(items: &mut BTreeMap<String, Item>, entry: &DenyEntry) {
 #[async_trait]
 impl DenyStore for LocalDenyStore {
     async fn get(&self, number: &E164) -> Result<Option<DenyEntry>, PortError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(self.load()?.remove(number.as_str()).map(|i| i.entry))
+        self.read(|items| items.get(number.as_str()).map(|i| i.entry.clone()))
     }
 
     async fn put(&self, entry: &DenyEntry) -> Result<(), PortError> {
@@ -116,8 +139,7 @@ impl DenyStore for LocalDenyStore {
     }
 
     async fn list(&self) -> Result<Vec<DenyEntry>, PortError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(self.load()?.into_values().map(|i| i.entry).collect())
+        self.read(|items| items.values().map(|i| i.entry.clone()).collect())
     }
 
     async fn put_batch(&self, entries: &[DenyEntry]) -> Result<BatchOutcome, PortError> {
@@ -130,5 +152,50 @@ impl DenyStore for LocalDenyStore {
                 failed: Vec::new(),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn two_stores_on_one_file_see_each_others_writes_and_count_hits_once() {
+        let path = std::env::temp_dir().join(format!(
+            "denylist-{}-{:?}.json",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let (a, b) = (
+            LocalDenyStore::new(path.clone()),
+            LocalDenyStore::new(path.clone()),
+        );
+        let n: E164 = "+14255550100".parse().unwrap();
+        assert_eq!(b.get(&n).await.unwrap(), None);
+        a.put(&DenyEntry::new(n.clone())).await.unwrap();
+        assert!(
+            b.get(&n).await.unwrap().is_some(),
+            "b reloads after a's write"
+        );
+        let at = Utc::now();
+        assert!(b.record_hit(&n, "c-1", at).await.unwrap());
+        assert!(
+            !a.record_hit(&n, "c-1", at).await.unwrap(),
+            "the same contact counts once"
+        );
+        assert!(a.record_hit(&n, "c-2", at).await.unwrap());
+        assert_eq!(b.get(&n).await.unwrap().unwrap().hit_count, 2);
+        // put keeps the counters
+        a.put(&DenyEntry {
+            reason: Some("x".into()),
+            ..DenyEntry::new(n.clone())
+        })
+        .await
+        .unwrap();
+        assert_eq!(b.get(&n).await.unwrap().unwrap().hit_count, 2);
+        assert!(b.remove(&n).await.unwrap());
+        assert!(!a.remove(&n).await.unwrap());
+        let _ = std::fs::remove_file(&path);
     }
 }
