@@ -32,7 +32,9 @@ pub trait DenyStore: Send + Sync {
     ) -> Result<bool, PortError>;
     /// Every entry (expired ones included).
     async fn list(&self) -> Result<Vec<DenyEntry>, PortError>;
-    /// Write many entries (import), retrying unprocessed items.
+    /// Write many entries (import), retrying unprocessed items. Each entry REPLACES the stored one,
+    /// counters included (DynamoDB's BatchWriteItem has no partial updates): re-importing an export
+    /// keeps the counts it holds; a plain CSV row starts from zero. Duplicate numbers: last one wins.
     async fn put_batch(&self, entries: &[DenyEntry]) -> Result<BatchOutcome, PortError>;
 }
 

@@ -143,9 +143,14 @@ impl DenyStore for LocalDenyStore {
     }
 
     async fn put_batch(&self, entries: &[DenyEntry]) -> Result<BatchOutcome, PortError> {
+        // Whole entries replace stored ones, like DynamoDB's BatchWriteItem.
         self.update(|items| {
             for entry in entries {
-                upsert(items, entry);
+                let item = Item {
+                    entry: entry.clone(),
+                    hit_contacts: BTreeSet::new(),
+                };
+                items.insert(entry.number.as_str().to_string(), item);
             }
             BatchOutcome {
                 written: entries.len(),
