@@ -166,7 +166,8 @@ impl DenyListService {
     /// The contact-flow function: `check` (default) or `flag`, per the `action` parameter.
     ///
     /// The answer is a flat map of strings (STRING_MAP). `Success` keeps the reference flow's
-    /// contract: `"true"` = listed (check) or stored (flag). `result` says why: `listed`,
+    /// contract: `"true"` = listed (check) or stored (flag); `check` also answers `blocked` (same
+    /// value) for flows that branch on that key. `result` says why: `listed`,
     /// `not_listed`, `anonymous`, `no_number`, `invalid`, `flagged`, `error`. The function never
     /// fails the block: store failures follow [`FailurePolicy`].
     pub async fn flow(
@@ -225,6 +226,8 @@ impl DenyListService {
                     (Err(_), _) => "invalid",
                 };
                 out.insert("Success".into(), result.listed.to_string());
+                // The same answer under the key flows built on `blocked` read (see the flow logs).
+                out.insert("blocked".into(), result.listed.to_string());
                 out.insert("result".into(), code.into());
                 if let Some(reason) = result.entry.as_ref().and_then(|e| e.reason.clone()) {
                     out.insert("reason".into(), reason);
