@@ -3,8 +3,8 @@
 //! `cargo bench -p connect-events-core --bench queue_depth` replays a burst of **10,000 contact
 //! events** (`QUEUED`, `CONNECTED_TO_AGENT`, `DISCONNECTED`) spread over **60 simulated seconds**
 //! across **20 queues** (uniform traffic plus a spike on three queues) through the real
-//! [`QueueDepthService`], and prints a Markdown table per refresh interval (500 ms, 1 s, 2 s) plus
-//! the "one metrics call per event" baseline.
+//! [`QueueDepthService`], and prints one Markdown table with a row per refresh interval (500 ms,
+//! 1 s, 2 s), the "one metrics call per event" baseline and the variant the policy replaced.
 //!
 //! # The simulation
 //!
@@ -48,17 +48,18 @@
 //! Every run also checks that the final index equals the contact-centre truth at its snapshot time
 //! and that the snapshot is newer than the last event (convergence).
 //!
-//! # The proposed variant
+//! # The shipped policy and the variant it replaced
 //!
-//! `on_event_live` keeps *every* coalesced invocation waiting until the next slot, so Lambda
-//! concurrency grows with the event rate times the interval. The row "proposed: reserve trailing
-//! slot" (built from the public policy API: `on_event`, `index().try_claim`, `refresh`) claims the
-//! next slot as soon as an invocation is coalesced: the one winner waits and refreshes at the slot
-//! start, the others return at once, because the holder of that slot refreshes after their event.
+//! `on_event_live` (the shipped policy, rows "coalesced") claims the next slot as soon as an
+//! invocation is coalesced: the one winner waits and refreshes at the slot start, the others return
+//! at once, because the holder of that slot refreshes after their event. The row "every coalesced
+//! invocation waits" is the first design, where each coalesced invocation slept until the next slot
+//! and claimed it then: same calls and staleness, but Lambda concurrency grows with the event rate
+//! times the interval.
 //!
 //! Arguments: `--interval-ms N` (repeatable; runs only those intervals), `--baseline` (also the
-//! one-call-per-event run when intervals are given), `--proposed` (also the proposed variant),
-//! `--seed N`, `--reps N`. Without intervals: 500, 1000 and 2000 ms, the baseline and the proposed
+//! one-call-per-event run when intervals are given), `--all-wait` (also the replaced variant),
+//! `--seed N`, `--reps N`. Without intervals: 500, 1000 and 2000 ms, the baseline and the replaced
 //! variant at 1000 ms. The PRNG is an inline xorshift64*, so a seed always gives the same figures
 //! (except events/s).
 
@@ -112,7 +113,7 @@ fn main() -> ExitCode {
     let mut seed = DEFAULT_SEED;
     let mut reps = DEFAULT_REPS;
     let mut baseline = false;
-    let mut proposed = false;
+    let mut all_wait = false;
     let mut i = 0;
     while i < args.len() {
         let value = |i: usize| {
@@ -137,8 +138,8 @@ fn main() -> ExitCode {
                 i += 1;
                 continue;
             }
-            "--proposed" => {
-                proposed = true;
+            "--all-wait" => {
+                all_wait = true;
                 i += 1;
                 continue;
             }
@@ -154,7 +155,7 @@ fn main() -> ExitCode {
     if defaults {
         intervals = DEFAULT_INTERVALS.to_vec();
         baseline = true;
-        proposed = true;
+        all_wait = true;
     }
 
     let scenario = Scenario::generate(seed);
@@ -184,16 +185,19 @@ fn main() -> ExitCode {
         }
     };
     let mut reports = Vec::new();
-    let mut modes: Vec<Mode> = intervals.iter().map(|&ms| Mode::Coalesced(ms)).collect();
+    let mut modes: Vec<Mode> = intervals
+        .iter()
+        .map(|&ms| Mode::ReserveTrailing(ms))
+        .collect();
     if baseline {
         modes.push(Mode::PerEvent);
     }
-    if proposed {
+    if all_wait {
         modes.extend(
             intervals
                 .iter()
                 .filter(|&&ms| ms == 1000 || !defaults)
-                .map(|&ms| Mode::ReserveTrailing(ms)),
+                .map(|&ms| Mode::Coalesced(ms)),
         );
     }
     for mode in modes {
@@ -216,7 +220,10 @@ fn main() -> ExitCode {
 
     print_table(&reports);
     let mut ok = reports.iter().all(|r| r.check.is_ok());
-    if let Some(r) = reports.iter().find(|r| r.mode == Mode::Coalesced(1000)) {
+    if let Some(r) = reports
+        .iter()
+        .find(|r| r.mode == Mode::ReserveTrailing(1000))
+    {
         println!(
             "\nAt the default 1 s interval: {} GetCurrentMetricData calls for {} deliveries of {} events \
              (one call per event: {}), i.e. {:.0}x fewer. The count is bounded by the slots that invocations touch: \
@@ -261,7 +268,7 @@ fn main() -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: queue_depth [--interval-ms N]... [--baseline] [--proposed] [--seed N] [--reps N]"
+        "usage: queue_depth [--interval-ms N]... [--baseline] [--all-wait] [--seed N] [--reps N]"
     );
     ExitCode::from(2)
 }
@@ -682,23 +689,26 @@ impl QueueDepthIndex for Shared<SimIndex> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// The real policy with this `min_interval` (ms).
+    /// The replaced design with this `min_interval` (ms): every coalesced invocation waits for the
+    /// next slot, then claims it (`on_event`, then `on_retry` at `retry_at`).
     Coalesced(i64),
     /// `QueueDepthService::refresh` on every delivery (no claim): one metrics call per event.
     PerEvent,
-    /// A proposed `on_event_live`: a coalesced invocation claims the *next* slot at once; the
+    /// The shipped `on_event_live`: a coalesced invocation claims the *next* slot at once; the
     /// winner waits and refreshes at its start, every loser returns at once (the holder of that
-    /// slot refreshes after the event). Same calls and staleness, one waiting container per slot.
+    /// slot refreshes after the event). One waiting container per slot.
     ReserveTrailing(i64),
 }
 
 impl Mode {
     fn label(self) -> String {
         match self {
-            Mode::Coalesced(ms) => format!("coalesced, interval {ms} ms"),
+            Mode::Coalesced(ms) => {
+                format!("every coalesced invocation waits (replaced), interval {ms} ms")
+            }
             Mode::PerEvent => "one call per event (no coalescing)".to_string(),
             Mode::ReserveTrailing(ms) => {
-                format!("proposed: reserve trailing slot, interval {ms} ms")
+                format!("coalesced (shipped policy), interval {ms} ms")
             }
         }
     }
@@ -767,6 +777,7 @@ struct Report {
     staleness_p99: i64,
     staleness_max: i64,
     staleness_last: Option<i64>,
+    last_event_ms: i64,
     last_write_ms: i64,
     uncovered: usize,
     stale_skipped: usize,
@@ -1027,6 +1038,7 @@ async fn simulate(scenario: &Scenario, mode: Mode) -> Report {
         staleness_p99: pct(99).copied().unwrap_or(0),
         staleness_max: stale.last().copied().unwrap_or(0),
         staleness_last: staleness(last_event),
+        last_event_ms: last_event,
         last_write_ms: writes.iter().map(|w| w.0).max().unwrap_or(0),
         uncovered,
         stale_skipped,
@@ -1126,7 +1138,7 @@ fn print_table(reports: &[Report]) {
     for r in reports {
         println!(
             "{}: {} deliveries -> {} refreshed on first claim, {} coalesced ({} trailing refreshes, {} covered by another invocation's later refresh); \
-             {} stale writes skipped; {} events never covered; last write acknowledged at {}; convergence check: {}; policy time {:.2} ms (best of reps).",
+             {} stale writes skipped; {} events never covered; last event at {}, last write acknowledged at {}; convergence check: {}; policy time {:.2} ms (best of reps).",
             r.mode.label(),
             r.deliveries,
             r.won_first,
@@ -1135,6 +1147,7 @@ fn print_table(reports: &[Report]) {
             r.trailing_lost,
             r.stale_skipped,
             r.uncovered,
+            secs(r.last_event_ms),
             secs(r.last_write_ms),
             match &r.check {
                 Ok(()) => "ok".to_string(),

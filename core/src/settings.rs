@@ -11,7 +11,7 @@
 //! | `QUEUE_DEPTH_HISTORY_INDEX` | – | optional append-only history index (one document per snapshot) |
 //! | `QUEUE_DEPTH_MIN_INTERVAL_MS` | `1000` | at most one metrics refresh per instance per interval |
 //! | `QUEUE_DEPTH_CHANNELS` | `VOICE,CHAT,TASK` | channels asked for |
-//! | `QUEUE_DEPTH_MAX_WAIT_MS` | `2000` | longest wait for a trailing refresh in Lambda |
+//! | `QUEUE_DEPTH_MAX_WAIT_MS` | `2000` (at least the interval) | longest wait for a trailing refresh in Lambda; ≥ the interval, ≤ 15000 |
 //! | `DENYLIST_TABLE` | `DenylistingTable` | deny-list table |
 //! | `DENYLIST_DEFAULT_REGION` | – | ISO region for national numbers (e.g. `US`) |
 //! | `DENYLIST_ANONYMOUS` | `allow` | `allow` or `deny` withheld callers |
@@ -101,8 +101,16 @@ impl Settings {
         if let Some(ms) = number(&get, "QUEUE_DEPTH_MIN_INTERVAL_MS", 1, 3_600_000)? {
             s.queue_depth.min_interval = Duration::milliseconds(ms);
         }
-        if let Some(ms) = number(&get, "QUEUE_DEPTH_MAX_WAIT_MS", 0, 60_000)? {
-            s.queue_depth_max_wait = Duration::milliseconds(ms);
+        match number(&get, "QUEUE_DEPTH_MAX_WAIT_MS", 0, 15_000)? {
+            // A trailing refresh waits up to one interval: the wait must allow it.
+            Some(ms) if Duration::milliseconds(ms) < s.queue_depth.min_interval => {
+                return Err(HandlerError::Config(format!(
+                    "QUEUE_DEPTH_MAX_WAIT_MS={ms} is shorter than QUEUE_DEPTH_MIN_INTERVAL_MS={}: coalesced events would get no trailing refresh",
+                    s.queue_depth.min_interval.num_milliseconds()
+                )))
+            }
+            Some(ms) => s.queue_depth_max_wait = Duration::milliseconds(ms),
+            None => s.queue_depth_max_wait = s.queue_depth_max_wait.max(s.queue_depth.min_interval),
         }
         if let Some(v) = get("QUEUE_DEPTH_CHANNELS") {
             s.queue_depth.channels = channels("QUEUE_DEPTH_CHANNELS", &v)?;
@@ -242,5 +250,13 @@ mod tests {
         assert!(e.to_string().contains("QUEUE_DEPTH_MIN_INTERVAL_MS"), "{e}");
         assert!(from(&[("QUEUE_DEPTH_CHANNELS", "VOICE,FAX")]).is_err());
         assert!(from(&[("DENYLIST_ANONYMOUS", "maybe")]).is_err());
+        let e = from(&[
+            ("QUEUE_DEPTH_MIN_INTERVAL_MS", "5000"),
+            ("QUEUE_DEPTH_MAX_WAIT_MS", "2000"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("QUEUE_DEPTH_MAX_WAIT_MS"), "{e}");
+        let s = from(&[("QUEUE_DEPTH_MIN_INTERVAL_MS", "5000")]).unwrap();
+        assert_eq!(s.queue_depth_max_wait, Duration::seconds(5));
     }
 }

@@ -8,9 +8,10 @@
 //! many events arrive (a refresh of more than 100 queues costs one call per chunk and page).
 //!
 //! **Freshness.** A coalesced event happened after the winner of its slot may have taken its
-//! snapshot, so it asks for a *trailing* refresh: the Lambda handler waits until the next slot and
-//! claims it. Winning means it refreshes; losing means another invocation refreshed in a slot that
-//! began after the event. Either way the index reflects a snapshot taken after the last event within
+//! snapshot, so it asks for a *trailing* refresh: the Lambda handler claims the next slot at once.
+//! Winning means it waits for that slot and refreshes; losing means another invocation holds that
+//! slot and refreshes after the event, so it returns immediately (one waiter per slot, not one per
+//! event). Either way the index reflects a snapshot taken after the last event within
 //! `min_interval` plus one API round trip.
 //!
 //! **Reconciliation.** Contact events are best effort; a scheduled rule refreshes every instance
@@ -174,11 +175,25 @@ impl QueueDepthService {
         if wait > max_wait {
             return Ok(first);
         }
+        // Reserve the trailing slot now. Losing means another invocation already holds it and
+        // refreshes at or after `retry_at`, i.e. after this event: return without waiting, so one
+        // invocation per slot waits instead of every coalesced one (bounded Lambda concurrency).
+        if !self
+            .index
+            .try_claim(instance_id, self.slot(*retry_at))
+            .await?
+        {
+            return Ok(first);
+        }
         if let Ok(wait) = wait.to_std() {
             tokio::time::sleep(wait).await;
         }
-        self.on_retry(instance_id, trigger.clone(), clock.now().max(*retry_at))
-            .await
+        self.refresh(
+            instance_id,
+            trailing(trigger.clone()),
+            clock.now().max(*retry_at),
+        )
+        .await
     }
 
     /// The trailing refresh of a coalesced event, at (or after) its `retry_at`.
@@ -188,14 +203,8 @@ impl QueueDepthService {
         trigger: Trigger,
         at: DateTime<Utc>,
     ) -> Result<QueueDepthOutcome, HandlerError> {
-        let trigger = Trigger::new(
-            "trailing",
-            trigger
-                .contact_id
-                .or(Some(trigger.kind))
-                .filter(|s| !s.is_empty()),
-        );
-        self.claim_and_refresh(instance_id, trigger, at).await
+        self.claim_and_refresh(instance_id, trailing(trigger), at)
+            .await
     }
 
     async fn claim_and_refresh(
@@ -282,6 +291,17 @@ impl QueueDepthService {
     }
 }
 
+/// The trigger of a trailing refresh: names the contact (or event kind) it covers.
+fn trailing(trigger: Trigger) -> Trigger {
+    Trigger::new(
+        "trailing",
+        trigger
+            .contact_id
+            .or(Some(trigger.kind))
+            .filter(|s| !s.is_empty()),
+    )
+}
+
 /// One document per queue and channel asked for. A pair missing from the metrics answer is written
 /// with zeros, so a queue that empties never keeps a stale non-zero depth.
 pub fn build_docs(
@@ -330,4 +350,83 @@ pub fn build_docs(
         .iter()
         .all(|d| d.id() == doc_id(&d.instance_id, &d.queue_id, &d.channel)));
     docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::local::LocalBackend;
+    use serde_json::json;
+
+    fn queued(contact: &str) -> Event {
+        Event::from_value(json!({
+            "id": contact, "detail-type": "Amazon Connect Contact Event", "source": "aws.connect",
+            "time": "2025-06-10T14:00:00Z",
+            "detail": {"eventType": "QUEUED", "contactId": contact, "channel": "VOICE",
+                "instanceArn": "arn:aws:connect:us-east-1:123456789012:instance/i-1",
+                "queueInfo": {"queueArn": "arn:aws:connect:us-east-1:123456789012:instance/i-1/queue/q-1",
+                              "enqueueTimestamp": "2025-06-10T14:00:00.000Z"}}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn live_path_refreshes_once_reserves_one_trailing_refresh_and_never_waits_twice() {
+        let dir = std::env::temp_dir().join(format!("qd-live-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = LocalBackend::open(&dir).unwrap();
+        let config = QueueDepthConfig {
+            min_interval: Duration::milliseconds(200),
+            ..Default::default()
+        };
+        let svc = QueueDepthService::new(
+            Box::new(backend.model.metrics()),
+            Box::new(crate::local::LocalIndex::new(backend.state.index("qd"))),
+            config,
+        );
+        let events: Vec<Event> = (0..6).map(|i| queued(&format!("c-{i}"))).collect();
+        for e in &events {
+            backend.model.observe(e);
+        }
+        let wait = Duration::seconds(1);
+        let started = std::time::Instant::now();
+        let outcomes = futures_join(&svc, &events, wait).await;
+        let refreshed = outcomes
+            .iter()
+            .filter(|o| matches!(o, QueueDepthOutcome::Refreshed { .. }))
+            .count();
+        let coalesced = outcomes
+            .iter()
+            .filter(|o| matches!(o, QueueDepthOutcome::Coalesced { .. }))
+            .count();
+        // One leading refresh and (unless all six fell in one slot boundary) one trailing refresh;
+        // everything else returned without refreshing.
+        assert!((1..=2).contains(&refreshed), "{outcomes:?}");
+        assert_eq!(refreshed + coalesced, 6);
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(900),
+            "only one invocation waits, for at most one slot"
+        );
+        let docs = svc.index().documents().await.unwrap();
+        let voice = docs.iter().find(|d| d.channel == "VOICE").unwrap();
+        assert_eq!(voice.queue_depth, 6);
+    }
+
+    async fn futures_join(
+        svc: &QueueDepthService,
+        e: &[Event],
+        wait: Duration,
+    ) -> Vec<QueueDepthOutcome> {
+        let c = &SystemClock;
+        let (a, b, d, f, g, h) = tokio::join!(
+            svc.on_event_live(&e[0], c, wait),
+            svc.on_event_live(&e[1], c, wait),
+            svc.on_event_live(&e[2], c, wait),
+            svc.on_event_live(&e[3], c, wait),
+            svc.on_event_live(&e[4], c, wait),
+            svc.on_event_live(&e[5], c, wait),
+        );
+        [a, b, d, f, g, h].into_iter().map(Result::unwrap).collect()
+    }
 }
