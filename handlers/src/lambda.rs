@@ -22,7 +22,6 @@ pub fn init_tracing() {
 }
 
 /// A failed invocation, as Lambda reports it.
-#[derive(Debug)]
 pub struct Failure {
     pub error_type: &'static str,
     pub message: String,
@@ -36,6 +35,13 @@ impl From<HandlerError> for Failure {
             message: e.to_string(),
             retryable: e.retryable(),
         }
+    }
+}
+
+/// The runtime also logs handler errors with `{:?}`: keep that line readable.
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {self}", self.error_type)
     }
 }
 

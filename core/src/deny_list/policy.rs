@@ -245,6 +245,7 @@ impl DenyListService {
                 let listed = self.config.on_failure == FailurePolicy::FailClosed;
                 tracing::error!(error = %e, number = %mask(raw), fail_closed = listed, "deny-list check failed");
                 out.insert("Success".into(), listed.to_string());
+                out.insert("blocked".into(), listed.to_string());
                 out.insert("result".into(), "error".into());
             }
         }

@@ -54,6 +54,8 @@ async fn handle(
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = Settings::from_env()?;
+    // Load libphonenumber's metadata during init, not inside the first contact.
+    let _ = connect_events_core::deny_list::normalize("+14255550100", None);
     let stop_replayed =
         std::env::var("DENYLIST_STOP_REPLAYED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
     let sdk = config::load(config::CallProfile::BACKGROUND).await;

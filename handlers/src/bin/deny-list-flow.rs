@@ -47,6 +47,8 @@ async fn handle(
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = Settings::from_env()?;
+    // Load libphonenumber's metadata during init, not inside the first contact.
+    let _ = connect_events_core::deny_list::normalize("+14255550100", None);
     // Contact flows wait at most 8 s: every AWS call is bounded to 2 s.
     let sdk = config::load(config::CallProfile::INTERACTIVE).await;
     let service = aws::deny_list_service(&sdk, &settings);

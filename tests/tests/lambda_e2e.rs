@@ -1,0 +1,1383 @@
+//! End-to-end tests of the four Lambda binaries (`queue-depth`, `deny-list-flow`,
+//! `deny-list-enforcer`, `flow-log-archiver`) under the Runtime API emulator, as Lambda runs them.
+//!
+//! Each test starts the **compiled** binary (`target/debug/<name>`, built by
+//! `cargo build --workspace --bins`) with `AWS_LAMBDA_RUNTIME_API` pointing at the emulator and its AWS
+//! clients pointed at local servers through the standard endpoint variables:
+//!
+//! | variable | server |
+//! |---|---|
+//! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS` | moto |
+//! | `AWS_ENDPOINT_URL_CONNECT` | the in-process Connect fake (one per test, with fault injection) |
+//! | `OPENSEARCH_ENDPOINT` | osmem-server |
+//! | `AWS_ENDPOINT_URL` | `http://127.0.0.1:9` (refused): any other AWS call fails fast instead of leaving the machine |
+//!
+//! Every table, bucket, index and log group name is unique per test, so the tests are independent and
+//! run in parallel. Besides the responses, each test checks the error contract of issue 5 (meaningful
+//! `errorType` names, messages that start with `retryable:` / `not retryable:`) and the observability
+//! contract: every output line is a JSON object (`AWS_LAMBDA_LOG_FORMAT=JSON`), the handler's log lines
+//! carry the request id (the runtime's `Lambda runtime invoke` span), the contact id and the event type,
+//! one CloudWatch embedded-metric-format line is printed per invocation, and no customer phone number
+//! ever appears in clear.
+//!
+//! Set `E2E_DUMP_LOGS=1` (with `-- --nocapture`) to print every process's output.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+use connect_events_core::deny_list::mask;
+use connect_events_core::event::{format_millis, parse_timestamp};
+use connect_events_core::flow_logs::archive::read_gzip_ndjson;
+use connect_events_core::flow_logs::FlowLogEntry;
+use connect_events_handlers::aws::dynamodb::DynamoDenyStore;
+use connect_events_tests::connect_fake::{ConnectFake, FakeMetrics};
+use connect_events_tests::harness::{moto, osmem, unique, Moto};
+use connect_events_tests::lambda_emulator::{Invocation, LambdaProcess, Outcome};
+use connect_events_tests::{fixture, fixture_json, target_bin};
+use serde_json::{json, Value};
+
+/// The fixtures' Connect instance.
+const INSTANCE: &str = "8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64";
+const ACCOUNT: &str = "123456789012";
+const BILLING_QUEUE: &str = "a743aa55-fa47-4bd5-9323-39d0f2c689e1";
+const SUPPORT_QUEUE: &str = "7b6038b4-1b68-40ff-abd0-7bc9d9b153bf";
+/// C1 of the sample archive: inbound voice, 12 flow-log lines of which 11 are distinct.
+const C1: &str = "248b1a9e-5c07-455b-8daf-f67b49e04cd4";
+/// The caller of C1 (`voice-inbound-lookup.json`, `describe-contact-voice.json`).
+const LISTED_NUMBER: &str = "+14255550100";
+/// The caller flagged by an agent in `voice-agent-flag.json`.
+const FLAGGED_NUMBER: &str = "+14255550123";
+/// A caller that is never listed.
+const UNLISTED_NUMBER: &str = "+14255550111";
+/// Digits that must never appear in any log line (the customer numbers above, without the country
+/// code, and their subscriber parts: the masked form keeps only two digits at each end).
+const SECRET_DIGITS: [&str; 6] = [
+    "4255550100",
+    "5550100",
+    "4255550123",
+    "5550123",
+    "4255550111",
+    "5550111",
+];
+
+/// Bound of every invocation (the slowest path, a throttled call, backs off for about 3 s).
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound of the wait for log lines written just before an answer.
+const LOG_TIMEOUT: Duration = Duration::from_secs(5);
+/// An endpoint nothing listens on: connections are refused at once.
+const REFUSED_ENDPOINT: &str = "http://127.0.0.1:9";
+
+// ---------------------------------------------------------------------------------------------------
+// helpers: processes, environment, answers
+// ---------------------------------------------------------------------------------------------------
+
+/// Endpoints of the local servers a Lambda process is pointed at.
+struct Endpoints {
+    moto: String,
+    osmem: String,
+    connect: String,
+}
+
+impl Endpoints {
+    async fn new(connect: Option<&ConnectFake>) -> Endpoints {
+        Endpoints {
+            moto: moto().await.endpoint().to_string(),
+            osmem: osmem().await.url().to_string(),
+            connect: connect.map_or_else(|| REFUSED_ENDPOINT.to_string(), ConnectFake::endpoint),
+        }
+    }
+
+    /// The environment of a Lambda process: every endpoint, deterministic log settings, then `extra`.
+    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("AWS_ENDPOINT_URL", REFUSED_ENDPOINT),
+            ("AWS_ENDPOINT_URL_S3", self.moto.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.moto.as_str()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", self.moto.as_str()),
+            ("AWS_ENDPOINT_URL_CONNECT", self.connect.as_str()),
+            ("OPENSEARCH_ENDPOINT", self.osmem.as_str()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+            // The subscriber also reads RUST_LOG directives: pin them so a developer's setting cannot
+            // change what the tests see.
+            ("RUST_LOG", "info"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+}
+
+/// Starts the debug build of `binary` under the emulator.
+fn spawn(binary: &str, env: &[(String, String)]) -> LambdaProcess {
+    LambdaProcess::spawn(&target_bin(binary), binary, env)
+}
+
+/// Invokes and expects a response.
+fn respond(lambda: &LambdaProcess, event: &Value) -> (Invocation, Value) {
+    let invocation = lambda.invoke(event, INVOKE_TIMEOUT);
+    let response = invocation.clone().expect_response();
+    (invocation, response)
+}
+
+/// Invokes and expects an error payload of `error_type`, classified as `retryable` or not; returns the
+/// invocation and the message.
+fn fail(
+    lambda: &LambdaProcess,
+    event: &Value,
+    error_type: &str,
+    retryable: bool,
+) -> (Invocation, String) {
+    let invocation = lambda.invoke(event, INVOKE_TIMEOUT);
+    let (got_type, message) = invocation.clone().expect_error();
+    assert_eq!(got_type, error_type, "errorType; message: {message}");
+    assert!(
+        !got_type.contains("::"),
+        "errorType must be a name, not a Rust type path: {got_type}"
+    );
+    let class = if retryable {
+        "retryable: "
+    } else {
+        "not retryable: "
+    };
+    assert!(
+        message.starts_with(class),
+        "{error_type} must say `{class}`: {message}"
+    );
+    (invocation, message)
+}
+
+/// Epoch milliseconds now.
+fn now_millis() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("millis fit in i64")
+}
+
+/// A contact-event fixture with another contact id (in `detail` and `resources`) and a fresh event id.
+fn with_contact_id(mut event: Value, contact_id: &str) -> Value {
+    let old = event["detail"]["contactId"]
+        .as_str()
+        .expect("fixture contactId")
+        .to_string();
+    event["detail"]["contactId"] = json!(contact_id);
+    event["id"] = json!(unique("event"));
+    if let Some(resources) = event["resources"].as_array_mut() {
+        for r in resources {
+            if let Some(s) = r.as_str() {
+                *r = json!(s.replace(&old, contact_id));
+            }
+        }
+    }
+    event
+}
+
+// ---------------------------------------------------------------------------------------------------
+// helpers: logs and metrics
+// ---------------------------------------------------------------------------------------------------
+
+/// The embedded-metric-format lines printed so far.
+fn emf_lines(lambda: &LambdaProcess) -> Vec<Value> {
+    lambda
+        .json_logs()
+        .into_iter()
+        .filter(|v| v.pointer("/_aws/CloudWatchMetrics").is_some())
+        .collect()
+}
+
+/// Checks the structured output of a process after `invocations`:
+///
+/// * every line is a JSON object (no plain-text line, no panic message);
+/// * every invocation has at least one log line carrying its request id (the runtime's span);
+/// * exactly one EMF line per invocation, in namespace `ConnectEvents`, dimension `Function`, each
+///   metric declared in the line with a numeric value;
+/// * no customer phone number in clear, anywhere.
+fn assert_observability(lambda: &LambdaProcess, function: &str, invocations: &[&Invocation]) {
+    for inv in invocations {
+        let id = inv.request_id.clone();
+        assert!(
+            lambda
+                .wait_for_log(
+                    |l| l.contains(&id) && !l.contains("CloudWatchMetrics"),
+                    LOG_TIMEOUT
+                )
+                .is_some(),
+            "{function}: no log line carries request id {id}; logs:\n{}",
+            lambda.logs().join("\n")
+        );
+    }
+    let deadline = std::time::Instant::now() + LOG_TIMEOUT;
+    while emf_lines(lambda).len() < invocations.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let logs = lambda.logs();
+    if std::env::var_os("E2E_DUMP_LOGS").is_some() {
+        eprintln!("==== {function}\n{}", logs.join("\n"));
+    }
+    for line in logs.iter().filter(|l| !l.trim().is_empty()) {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.as_ref().is_ok_and(Value::is_object),
+            "{function}: every output line must be a JSON object with AWS_LAMBDA_LOG_FORMAT=JSON: {line}"
+        );
+        for secret in SECRET_DIGITS {
+            assert!(
+                !line.contains(secret),
+                "{function}: a phone number ({secret}) is logged in clear: {line}"
+            );
+        }
+    }
+
+    let emf = emf_lines(lambda);
+    assert_eq!(
+        emf.len(),
+        invocations.len(),
+        "{function}: one EMF line per invocation; got {emf:#?}"
+    );
+    for line in &emf {
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], json!("ConnectEvents"), "{line}");
+        assert_eq!(directive["Dimensions"], json!([["Function"]]), "{line}");
+        assert_eq!(line["Function"], json!(function), "{line}");
+        assert!(line["_aws"]["Timestamp"].is_i64(), "{line}");
+        let metrics = directive["Metrics"].as_array().expect("Metrics list");
+        assert!(!metrics.is_empty(), "{line}");
+        for metric in metrics {
+            let name = metric["Name"].as_str().expect("metric name");
+            assert_eq!(metric["Unit"], json!("Count"), "{line}");
+            assert!(line[name].is_u64(), "{name} has no value in {line}");
+        }
+    }
+}
+
+/// The value of metric `name` in the EMF lines, summed.
+fn metric_total(lambda: &LambdaProcess, name: &str) -> u64 {
+    emf_lines(lambda)
+        .iter()
+        .filter_map(|l| l[name].as_u64())
+        .sum()
+}
+
+/// The JSON log line (not EMF) of `request_id` whose message is `message`.
+fn log_of(lambda: &LambdaProcess, request_id: &str, message: &str) -> Value {
+    let line = lambda
+        .wait_for_log(
+            |l| {
+                l.contains(request_id)
+                    && serde_json::from_str::<Value>(l)
+                        .is_ok_and(|v| v.pointer("/fields/message") == Some(&json!(message)))
+            },
+            LOG_TIMEOUT,
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "no log line {message:?} for request {request_id}; logs:\n{}",
+                lambda.logs().join("\n")
+            )
+        });
+    serde_json::from_str(&line).expect("JSON log line")
+}
+
+// ---------------------------------------------------------------------------------------------------
+// queue-depth
+// ---------------------------------------------------------------------------------------------------
+
+/// A Connect fake with the fixtures' two standard queues.
+fn queue_fake() -> ConnectFake {
+    let fake = ConnectFake::start();
+    fake.add_queue(INSTANCE, BILLING_QUEUE, Some("BillingQueue"), "STANDARD");
+    fake.add_queue(INSTANCE, SUPPORT_QUEUE, Some("SupportQueue"), "STANDARD");
+    fake
+}
+
+/// Reads a current-state document (GET is real-time: no refresh needed).
+async fn queue_doc(index: &str, queue: &str, channel: &str) -> Value {
+    let id = format!("{INSTANCE}:{queue}:{channel}");
+    let response = osmem()
+        .await
+        .client()
+        .get(opensearch::GetParts::IndexId(index, &id))
+        .send()
+        .await
+        .expect("GET from osmem-server");
+    let body: Value = response.json().await.expect("GET answer is JSON");
+    assert_eq!(body["found"], json!(true), "document {id}: {body}");
+    body["_source"].clone()
+}
+
+fn millis_of(text: &Value) -> i64 {
+    let text = text.as_str().expect("timestamp string");
+    parse_timestamp(text)
+        .expect("valid timestamp")
+        .expect("set timestamp")
+        .timestamp_millis()
+}
+
+#[tokio::test]
+async fn queue_depth_refreshes_the_index_on_contact_and_scheduled_events() {
+    let fake = queue_fake();
+    let snapshot_1 = (now_millis() / 1000 - 60) as f64 + 0.412;
+    fake.set_snapshot_time(snapshot_1);
+    fake.set_metrics(
+        INSTANCE,
+        BILLING_QUEUE,
+        "VOICE",
+        FakeMetrics {
+            contacts_in_queue: 2,
+            contacts_scheduled: 1,
+            oldest_contact_age_secs: Some(100.0),
+            agents_online: 3,
+            agents_available: 1,
+        },
+    );
+    let index = unique("e2e-queue-depth");
+    let endpoints = Endpoints::new(Some(&fake)).await;
+    let lambda = spawn(
+        "queue-depth",
+        &endpoints.env(&[
+            ("QUEUE_DEPTH_INDEX", index.as_str()),
+            ("QUEUE_DEPTH_MIN_INTERVAL_MS", "1"),
+            ("QUEUE_DEPTH_CHANNELS", "VOICE,CHAT"),
+            ("CONNECT_INSTANCE_ID", INSTANCE),
+        ]),
+    );
+
+    // A QUEUED contact event refreshes its instance.
+    let queued = fixture_json("events/voice-inbound-queued.json");
+    let contact_id = queued["detail"]["contactId"].as_str().expect("contactId");
+    let (first, response) = respond(&lambda, &queued);
+    assert_eq!(response["outcome"], json!("refreshed"), "{response}");
+    assert_eq!(response["instanceId"], json!(INSTANCE), "{response}");
+    assert_eq!(response["metricApiCalls"], json!(1), "{response}");
+    assert_eq!(
+        response["written"],
+        json!(4),
+        "2 queues x 2 channels: {response}"
+    );
+    assert_eq!(response["staleSkipped"], json!(0), "{response}");
+    assert_eq!(
+        millis_of(&response["snapshotTime"]),
+        (snapshot_1 * 1000.0).round() as i64
+    );
+    let requests = fake.requests("GetCurrentMetricData");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["InstanceId"], json!(INSTANCE));
+    assert_eq!(requests[0]["Filters"]["Channels"], json!(["VOICE", "CHAT"]));
+
+    let billing = queue_doc(&index, BILLING_QUEUE, "VOICE").await;
+    assert_eq!(billing["queueName"], json!("BillingQueue"), "{billing}");
+    assert_eq!(billing["contactsInQueue"], json!(2), "{billing}");
+    assert_eq!(billing["contactsScheduled"], json!(1), "{billing}");
+    assert_eq!(billing["queueDepth"], json!(3), "{billing}");
+    assert_eq!(
+        billing["oldestContactAgeSeconds"],
+        json!(100.0),
+        "{billing}"
+    );
+    assert_eq!(billing["agentsOnline"], json!(3), "{billing}");
+    assert_eq!(billing["agentsAvailable"], json!(1), "{billing}");
+    assert_eq!(
+        billing["trigger"],
+        json!({"kind": "QUEUED", "contactId": contact_id})
+    );
+    let idle = queue_doc(&index, SUPPORT_QUEUE, "CHAT").await;
+    assert_eq!(idle["queueDepth"], json!(0), "{idle}");
+
+    // The structured log line of the event names the request, the contact and the event type.
+    let line = log_of(&lambda, &first.request_id, "queue-depth event");
+    assert_eq!(line["fields"]["contact_id"], json!(contact_id), "{line}");
+    assert_eq!(line["fields"]["event_type"], json!("QUEUED"), "{line}");
+    assert_eq!(line["span"]["requestId"], json!(first.request_id), "{line}");
+
+    // The reconciliation schedule refreshes the configured instance with the newer snapshot.
+    let snapshot_2 = snapshot_1 + 5.0;
+    fake.set_snapshot_time(snapshot_2);
+    fake.set_metrics(
+        INSTANCE,
+        BILLING_QUEUE,
+        "VOICE",
+        FakeMetrics {
+            contacts_in_queue: 0,
+            ..FakeMetrics::default()
+        },
+    );
+    fake.set_metrics(
+        INSTANCE,
+        SUPPORT_QUEUE,
+        "CHAT",
+        FakeMetrics {
+            contacts_in_queue: 4,
+            oldest_contact_age_secs: Some(12.0),
+            ..FakeMetrics::default()
+        },
+    );
+    let schedule = json!({
+        "version": "0", "id": unique("schedule"), "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": ACCOUNT, "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/queue-depth-reconcile"],
+        "detail": {}
+    });
+    let (second, response) = respond(&lambda, &schedule);
+    assert_eq!(response["outcome"], json!("refreshed"), "{response}");
+    assert_eq!(response["written"], json!(4), "{response}");
+    assert_eq!(
+        millis_of(&response["snapshotTime"]),
+        (snapshot_2 * 1000.0).round() as i64
+    );
+    let billing = queue_doc(&index, BILLING_QUEUE, "VOICE").await;
+    assert_eq!(billing["queueDepth"], json!(0), "{billing}");
+    assert_eq!(billing["trigger"], json!({"kind": "schedule"}), "{billing}");
+    let chat = queue_doc(&index, SUPPORT_QUEUE, "CHAT").await;
+    assert_eq!(chat["contactsInQueue"], json!(4), "{chat}");
+    assert_eq!(chat["oldestContactAgeSeconds"], json!(12.0), "{chat}");
+    assert_eq!(
+        millis_of(&chat["snapshotTime"]),
+        (snapshot_2 * 1000.0).round() as i64
+    );
+
+    assert_observability(&lambda, "queue-depth", &[&first, &second]);
+    assert_eq!(metric_total(&lambda, "Refreshes"), 2);
+    assert_eq!(metric_total(&lambda, "MetricApiCalls"), 2);
+}
+
+#[tokio::test]
+async fn queue_depth_throttled_or_failing_connect_is_a_retryable_error() {
+    let fake = queue_fake();
+    let endpoints = Endpoints::new(Some(&fake)).await;
+    let lambda = spawn(
+        "queue-depth",
+        &endpoints.env(&[
+            ("QUEUE_DEPTH_INDEX", unique("e2e-queue-throttled").as_str()),
+            ("QUEUE_DEPTH_MIN_INTERVAL_MS", "1"),
+        ]),
+    );
+    let queued = fixture_json("events/voice-inbound-queued.json");
+
+    // More 429s than the SDK's attempts (3 in the BACKGROUND profile): the error survives the retries.
+    fake.inject("GetCurrentMetricData", 429, "ThrottlingException", 10);
+    let (throttled, message) = fail(&lambda, &queued, "Throttled", true);
+    assert!(message.contains("GetCurrentMetricData"), "{message}");
+    let attempts = fake.calls("GetCurrentMetricData");
+    assert!(
+        attempts >= 2,
+        "the SDK retries throttling before giving up; attempts: {attempts}"
+    );
+    fake.clear_faults();
+
+    // A persistent 5xx is retryable too, under its own name.
+    fake.inject("GetCurrentMetricData", 500, "InternalServiceException", 10);
+    let (unavailable, message) = fail(&lambda, &queued, "DependencyUnavailable", true);
+    assert!(message.contains("GetCurrentMetricData"), "{message}");
+    fake.clear_faults();
+
+    // Once Connect recovers, the same warm process refreshes normally.
+    let (recovered, response) = respond(&lambda, &queued);
+    assert_eq!(response["outcome"], json!("refreshed"), "{response}");
+
+    let error_line = log_of(&lambda, &throttled.request_id, "invocation failed");
+    assert_eq!(error_line["level"], json!("ERROR"), "{error_line}");
+    assert_eq!(error_line["fields"]["error_type"], json!("Throttled"));
+    assert_eq!(error_line["fields"]["retryable"], json!(true));
+    assert_observability(
+        &lambda,
+        "queue-depth",
+        &[&throttled, &unavailable, &recovered],
+    );
+    assert_eq!(metric_total(&lambda, "Failures"), 2);
+}
+
+#[tokio::test]
+async fn queue_depth_malformed_events_are_clean_non_retryable_errors() {
+    let fake = queue_fake();
+    let endpoints = Endpoints::new(Some(&fake)).await;
+    let lambda = spawn(
+        "queue-depth",
+        &endpoints.env(&[("QUEUE_DEPTH_INDEX", unique("e2e-queue-malformed").as_str())]),
+    );
+
+    let no_detail = json!({"detail-type": "Amazon Connect Contact Event", "source": "aws.connect"});
+    let (missing, message) = fail(&lambda, &no_detail, "MalformedEvent", false);
+    assert!(message.contains("`detail`"), "names the field: {message}");
+
+    let mut numeric_id = fixture_json("events/voice-inbound-queued.json");
+    numeric_id["detail"]["contactId"] = json!(5);
+    let (invalid, message) = fail(&lambda, &numeric_id, "MalformedEvent", false);
+    assert!(
+        message.contains("detail.contactId"),
+        "names the field: {message}"
+    );
+
+    let (not_object, _) = fail(&lambda, &json!("QUEUED"), "MalformedEvent", false);
+
+    // Nothing reached Connect.
+    assert_eq!(fake.calls("GetCurrentMetricData"), 0);
+    assert_eq!(fake.calls("ListQueues"), 0);
+    let line = log_of(&lambda, &invalid.request_id, "invocation failed");
+    assert_eq!(
+        line["fields"]["error_type"],
+        json!("MalformedEvent"),
+        "{line}"
+    );
+    assert_eq!(line["fields"]["retryable"], json!(false), "{line}");
+    assert_observability(&lambda, "queue-depth", &[&missing, &invalid, &not_object]);
+    assert_eq!(metric_total(&lambda, "Failures"), 3);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// deny list: table helpers
+// ---------------------------------------------------------------------------------------------------
+
+/// A fresh deny-list table (the adapter's own schema) holding `listed` with a reason.
+async fn deny_table(moto: &Moto, listed: &[&str]) -> String {
+    let table = unique("e2e-denylist");
+    let ddb = moto.dynamodb().await;
+    DynamoDenyStore::from_client(ddb.clone(), &table)
+        .ensure_table()
+        .await
+        .expect("creating the deny-list table on moto");
+    for number in listed {
+        // The reference design's item shape: the key plus a reason.
+        ddb.put_item()
+            .table_name(&table)
+            .item("ContactNumber", AttributeValue::S((*number).to_string()))
+            .item("reason", AttributeValue::S("abusive caller".into()))
+            .send()
+            .await
+            .expect("seeding the deny list");
+    }
+    table
+}
+
+/// The item of `number`, if any.
+async fn deny_item(
+    moto: &Moto,
+    table: &str,
+    number: &str,
+) -> Option<BTreeMap<String, AttributeValue>> {
+    moto.dynamodb()
+        .await
+        .get_item()
+        .table_name(table)
+        .key("ContactNumber", AttributeValue::S(number.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+        .map(|item| item.into_iter().collect())
+}
+
+fn hit_count(item: &BTreeMap<String, AttributeValue>) -> Option<&str> {
+    item.get("hitCount")
+        .and_then(|v| v.as_n().ok())
+        .map(String::as_str)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// deny-list-flow
+// ---------------------------------------------------------------------------------------------------
+
+/// The STRING_MAP answer as a map; fails unless it is a flat object of strings.
+fn string_map(response: &Value) -> BTreeMap<String, String> {
+    let object = response
+        .as_object()
+        .unwrap_or_else(|| panic!("a contact-flow answer must be an object: {response}"));
+    object
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .as_str()
+                .unwrap_or_else(|| panic!("STRING_MAP values must be strings: {k} = {v}"));
+            (k.clone(), v.to_string())
+        })
+        .collect()
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `voice-inbound-lookup.json` with another caller.
+fn lookup_of(number: &str) -> Value {
+    let mut invocation = fixture_json("flow-invocation/voice-inbound-lookup.json");
+    invocation["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = json!(number);
+    invocation
+}
+
+#[tokio::test]
+async fn deny_list_flow_answers_every_fixture_with_a_string_map() {
+    let moto = moto().await;
+    let table = deny_table(moto, &[LISTED_NUMBER]).await;
+    let endpoints = Endpoints::new(None).await;
+    let lambda = spawn(
+        "deny-list-flow",
+        &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+    );
+    let mut invocations = Vec::new();
+
+    // Every fixture of the directory is used below (a new one must be added here).
+    let mut fixtures: Vec<String> = std::fs::read_dir(fixture("flow-invocation"))
+        .expect("listing flow-invocation fixtures")
+        .map(|e| {
+            e.expect("fixture entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    fixtures.sort();
+    assert_eq!(
+        fixtures,
+        [
+            "chat-null-endpoints.json",
+            "response-string-map.json",
+            "voice-agent-flag.json",
+            "voice-inbound-lookup.json",
+        ]
+    );
+    // The documented answer shape: a flat object of strings.
+    string_map(&fixture_json("flow-invocation/response-string-map.json"));
+
+    // Listed caller (the reference design's check).
+    let lookup = fixture_json("flow-invocation/voice-inbound-lookup.json");
+    let (inv, response) = respond(&lambda, &lookup);
+    assert_eq!(
+        string_map(&response),
+        map(&[
+            ("Success", "true"),
+            ("blocked", "true"),
+            ("result", "listed"),
+            ("normalizedNumber", mask(LISTED_NUMBER).as_str()),
+            ("reason", "abusive caller"),
+        ])
+    );
+    let line = log_of(&lambda, &inv.request_id, "deny-list flow request");
+    assert_eq!(line["fields"]["contact_id"], json!(C1), "{line}");
+    assert_eq!(line["fields"]["action"], json!("check"), "{line}");
+    let item = deny_item(moto, &table, LISTED_NUMBER).await.expect("entry");
+    assert_eq!(hit_count(&item), Some("1"), "the hit is counted: {item:?}");
+    invocations.push(inv);
+
+    // Unlisted caller.
+    let (inv, response) = respond(&lambda, &lookup_of(UNLISTED_NUMBER));
+    assert_eq!(
+        string_map(&response),
+        map(&[
+            ("Success", "false"),
+            ("blocked", "false"),
+            ("result", "not_listed"),
+            ("normalizedNumber", mask(UNLISTED_NUMBER).as_str()),
+        ])
+    );
+    invocations.push(inv);
+
+    // Chat: CustomerEndpoint is JSON null.
+    let (inv, response) = respond(
+        &lambda,
+        &fixture_json("flow-invocation/chat-null-endpoints.json"),
+    );
+    assert_eq!(
+        string_map(&response),
+        map(&[("Success", "false"), ("result", "no_number")])
+    );
+    invocations.push(inv);
+
+    // An agent flags the caller of a transferred contact: the number is stored...
+    assert!(deny_item(moto, &table, FLAGGED_NUMBER).await.is_none());
+    let (inv, response) = respond(
+        &lambda,
+        &fixture_json("flow-invocation/voice-agent-flag.json"),
+    );
+    assert_eq!(
+        string_map(&response),
+        map(&[
+            ("Success", "true"),
+            ("result", "flagged"),
+            ("normalizedNumber", mask(FLAGGED_NUMBER).as_str()),
+        ])
+    );
+    let line = log_of(&lambda, &inv.request_id, "deny-list flow request");
+    assert_eq!(line["fields"]["action"], json!("flag"), "{line}");
+    invocations.push(inv);
+    let item = deny_item(moto, &table, FLAGGED_NUMBER)
+        .await
+        .expect("the flagged number is in the table");
+    assert_eq!(item.get("source"), Some(&AttributeValue::S("agent".into())));
+    assert_eq!(
+        item.get("addedBy"),
+        Some(&AttributeValue::S(
+            "contact:76264e30-1f64-41f0-9e12-f6a20dca148e".into()
+        )),
+        "{item:?}"
+    );
+    // ...and its next call is listed.
+    let (inv, response) = respond(&lambda, &lookup_of(FLAGGED_NUMBER));
+    let answer = string_map(&response);
+    assert_eq!(
+        (
+            answer["Success"].as_str(),
+            answer["blocked"].as_str(),
+            answer["result"].as_str()
+        ),
+        ("true", "true", "listed"),
+        "{response}"
+    );
+    invocations.push(inv);
+
+    // Unreadable payloads never fail the block.
+    for garbage in [
+        json!(["not", "a", "contact", "flow", "event"]),
+        json!({"Details": {"ContactData": 42}}),
+        json!("garbage"),
+    ] {
+        let (inv, response) = respond(&lambda, &garbage);
+        assert_eq!(
+            string_map(&response),
+            map(&[("Success", "false"), ("result", "bad_request")]),
+            "payload {garbage}"
+        );
+        invocations.push(inv);
+    }
+
+    let refs: Vec<&Invocation> = invocations.iter().collect();
+    assert_observability(&lambda, "deny-list-flow", &refs);
+    assert_eq!(metric_total(&lambda, "DenyListHits"), 2);
+    assert_eq!(metric_total(&lambda, "EventsHandled"), 5);
+    assert_eq!(metric_total(&lambda, "Failures"), 3);
+}
+
+/// When the table cannot be read the contact-flow function still answers, with the configured
+/// failure policy: fail open (default) lets the caller through, fail closed blocks everybody.
+#[tokio::test]
+async fn deny_list_flow_follows_the_failure_policy_when_the_table_is_missing() {
+    let missing = unique("e2e-no-such-table");
+    let endpoints = Endpoints::new(None).await;
+    let lookup = fixture_json("flow-invocation/voice-inbound-lookup.json");
+    for (policy, success) in [(None, "false"), (Some("closed"), "true")] {
+        let mut extra = vec![("DENYLIST_TABLE", missing.as_str())];
+        if let Some(policy) = policy {
+            extra.push(("DENYLIST_ON_FAILURE", policy));
+        }
+        let lambda = spawn("deny-list-flow", &endpoints.env(&extra));
+        let (inv, response) = respond(&lambda, &lookup);
+        let answer = string_map(&response);
+        // `blocked` is a copy of `Success` for flows that branch on it: it follows the policy too.
+        assert_eq!(
+            answer,
+            map(&[
+                ("Success", success),
+                ("blocked", success),
+                ("result", "error")
+            ]),
+            "DENYLIST_ON_FAILURE={policy:?}"
+        );
+        assert!(
+            inv.elapsed < Duration::from_secs(8),
+            "a contact flow waits at most 8 s; the answer took {:?}",
+            inv.elapsed
+        );
+        let line = log_of(&lambda, &inv.request_id, "deny-list check failed");
+        assert_eq!(line["level"], json!("ERROR"), "{line}");
+        assert_observability(&lambda, "deny-list-flow", &[&inv]);
+    }
+}
+
+/// A payload the function cannot read must not leak the caller's number through the parse error it
+/// logs: serde's messages quote the offending value (`invalid type: integer `14255550100``), so
+/// event errors mask every long digit run.
+#[tokio::test]
+async fn deny_list_flow_never_logs_a_number_from_an_unreadable_payload() {
+    let moto = moto().await;
+    let table = deny_table(moto, &[]).await;
+    let endpoints = Endpoints::new(None).await;
+    let lambda = spawn(
+        "deny-list-flow",
+        &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+    );
+    let mut invocations = Vec::new();
+    for payload in [
+        json!({"Details": {"ContactData": {"CustomerEndpoint": {"Address": 14_255_550_100_u64}}}}),
+        json!({"Details": {"ContactData": {"CustomerEndpoint": LISTED_NUMBER}}}),
+    ] {
+        let (inv, response) = respond(&lambda, &payload);
+        assert_eq!(
+            string_map(&response),
+            map(&[("Success", "false"), ("result", "bad_request")]),
+            "payload {payload}"
+        );
+        invocations.push(inv);
+    }
+    let refs: Vec<&Invocation> = invocations.iter().collect();
+    assert_observability(&lambda, "deny-list-flow", &refs);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// deny-list-enforcer
+// ---------------------------------------------------------------------------------------------------
+
+/// An active inbound voice contact (DescribeContact wire format) calling from `number`.
+fn live_contact(contact_id: &str, number: &str) -> Value {
+    let mut contact = fixture_json("api/describe-contact-voice.json")["Contact"].clone();
+    let object = contact.as_object_mut().expect("Contact object");
+    for ended in [
+        "DisconnectTimestamp",
+        "DisconnectReason",
+        "AgentInfo",
+        "QueueInfo",
+    ] {
+        object.remove(ended);
+    }
+    object.insert("Id".into(), json!(contact_id));
+    object.insert(
+        "Arn".into(),
+        json!(format!(
+            "arn:aws:connect:us-east-1:{ACCOUNT}:instance/{INSTANCE}/contact/{contact_id}"
+        )),
+    );
+    object.insert(
+        "CustomerEndpoint".into(),
+        json!({"Type": "TELEPHONE_NUMBER", "Address": number}),
+    );
+    contact
+}
+
+#[tokio::test]
+async fn deny_list_enforcer_stops_listed_callers_only_when_live() {
+    let moto = moto().await;
+    let table = deny_table(moto, &[LISTED_NUMBER]).await;
+    let fake = ConnectFake::start();
+    let endpoints = Endpoints::new(Some(&fake)).await;
+    let lambda = spawn(
+        "deny-list-enforcer",
+        &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+    );
+    let initiated = fixture_json("events/voice-inbound-initiated.json");
+    let listed_id = initiated["detail"]["contactId"]
+        .as_str()
+        .expect("contactId")
+        .to_string();
+    let replayed_id = "0b7f3c1e-2a4d-4e5f-9a6b-7c8d9e0f1a2b";
+    let unlisted_id = "1c8e4d2f-3b5e-4f60-8b7c-8d9e0f1a2b3c";
+    fake.add_contact(INSTANCE, live_contact(&listed_id, LISTED_NUMBER));
+    fake.add_contact(INSTANCE, live_contact(replayed_id, LISTED_NUMBER));
+    fake.add_contact(INSTANCE, live_contact(unlisted_id, UNLISTED_NUMBER));
+
+    // A listed caller is stopped, once.
+    let (stopped, response) = respond(&lambda, &initiated);
+    assert_eq!(response, json!({"outcome": "stopped", "reason": null}));
+    assert_eq!(fake.stopped_contacts(), vec![listed_id.clone()]);
+    let stop = &fake.requests("StopContact")[0];
+    assert_eq!(stop["InstanceId"], json!(INSTANCE), "{stop}");
+    assert_eq!(stop["ContactId"], json!(listed_id), "{stop}");
+    let line = log_of(&lambda, &stopped.request_id, "deny-list enforcement");
+    assert_eq!(line["fields"]["contact_id"], json!(listed_id), "{line}");
+    assert_eq!(line["fields"]["event_type"], json!("INITIATED"), "{line}");
+    assert_eq!(line["fields"]["replay"], json!(false), "{line}");
+    let item = deny_item(moto, &table, LISTED_NUMBER).await.expect("entry");
+    assert_eq!(hit_count(&item), Some("1"), "{item:?}");
+
+    // The same event delivered again: the contact has ended meanwhile.
+    let (again, response) = respond(&lambda, &initiated);
+    assert_eq!(response["outcome"], json!("already_ended"), "{response}");
+    assert_eq!(fake.stopped_contacts().len(), 1);
+
+    // A replayed event of a listed caller is a dry run: no StopContact.
+    let mut replay = with_contact_id(initiated.clone(), replayed_id);
+    replay["replay-name"] = json!("connect-archive-replay-20250611");
+    let stop_calls = fake.calls("StopContact");
+    let (dry_run, response) = respond(&lambda, &replay);
+    assert_eq!(response["outcome"], json!("dry_run"), "{response}");
+    assert_eq!(
+        fake.calls("StopContact"),
+        stop_calls,
+        "a replay never stops"
+    );
+    let line = log_of(&lambda, &dry_run.request_id, "deny-list enforcement");
+    assert_eq!(line["fields"]["replay"], json!(true), "{line}");
+
+    // An unlisted caller goes through.
+    let (unlisted, response) = respond(&lambda, &with_contact_id(initiated.clone(), unlisted_id));
+    assert_eq!(response["outcome"], json!("not_listed"), "{response}");
+    assert_eq!(fake.stopped_contacts(), vec![listed_id.clone()]);
+
+    // Not an INITIATED event: skipped without calling Connect.
+    let describes = fake.calls("DescribeContact");
+    let (skipped, response) = respond(&lambda, &fixture_json("events/voice-inbound-queued.json"));
+    assert_eq!(
+        response,
+        json!({"outcome": "skipped", "reason": "not an INITIATED event"})
+    );
+    assert_eq!(fake.calls("DescribeContact"), describes);
+
+    assert_observability(
+        &lambda,
+        "deny-list-enforcer",
+        &[&stopped, &again, &dry_run, &unlisted, &skipped],
+    );
+    assert_eq!(metric_total(&lambda, "StoppedContacts"), 1);
+    assert_eq!(metric_total(&lambda, "DenyListHits"), 3);
+}
+
+#[tokio::test]
+async fn deny_list_enforcer_reports_throttling_and_malformed_events() {
+    let moto = moto().await;
+    let table = deny_table(moto, &[LISTED_NUMBER]).await;
+    let fake = ConnectFake::start();
+    let endpoints = Endpoints::new(Some(&fake)).await;
+    let lambda = spawn(
+        "deny-list-enforcer",
+        &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+    );
+    let initiated = fixture_json("events/voice-inbound-initiated.json");
+    let contact_id = initiated["detail"]["contactId"]
+        .as_str()
+        .expect("contactId");
+    fake.add_contact(INSTANCE, live_contact(contact_id, LISTED_NUMBER));
+
+    fake.inject("DescribeContact", 429, "ThrottlingException", 10);
+    let (throttled, message) = fail(&lambda, &initiated, "Throttled", true);
+    assert!(message.contains("DescribeContact"), "{message}");
+    assert!(
+        fake.calls("DescribeContact") >= 2,
+        "retried before giving up"
+    );
+    assert_eq!(fake.calls("StopContact"), 0);
+    fake.clear_faults();
+
+    let no_detail = json!({"detail-type": "Amazon Connect Contact Event", "source": "aws.connect"});
+    let (malformed, message) = fail(&lambda, &no_detail, "MalformedEvent", false);
+    assert!(message.contains("`detail`"), "{message}");
+    let mut numeric_id = initiated.clone();
+    numeric_id["detail"]["contactId"] = json!(42);
+    let (invalid, message) = fail(&lambda, &numeric_id, "MalformedEvent", false);
+    assert!(message.contains("detail.contactId"), "{message}");
+
+    // Recovered: the retried delivery stops the caller.
+    let (retried, response) = respond(&lambda, &initiated);
+    assert_eq!(response["outcome"], json!("stopped"), "{response}");
+    assert_eq!(fake.stopped_contacts(), vec![contact_id.to_string()]);
+
+    assert_observability(
+        &lambda,
+        "deny-list-enforcer",
+        &[&throttled, &malformed, &invalid, &retried],
+    );
+    assert_eq!(metric_total(&lambda, "Failures"), 3);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// flow-log-archiver
+// ---------------------------------------------------------------------------------------------------
+
+/// Shifts every `*Timestamp` string of a contact event's `detail`, and its `time`, by `shift_ms`.
+fn shift_event(mut event: Value, shift_ms: i64) -> Value {
+    fn shift(value: &mut Value, shift_ms: i64) {
+        if let Some(text) = value.as_str() {
+            if let Ok(Some(t)) = parse_timestamp(text) {
+                let shifted = t + Duration::from_millis(shift_ms.unsigned_abs());
+                *value = json!(format_millis(&shifted));
+            }
+        }
+    }
+    fn walk(value: &mut Value, shift_ms: i64) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if key.ends_with("Timestamp") {
+                        shift(v, shift_ms);
+                    } else {
+                        walk(v, shift_ms);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, shift_ms)),
+            _ => {}
+        }
+    }
+    assert!(shift_ms >= 0, "fixtures are in the past");
+    shift(&mut event["time"], shift_ms);
+    walk(&mut event["detail"], shift_ms);
+    event
+}
+
+/// The C1 DISCONNECTED event of the sample archive.
+fn c1_disconnected() -> Value {
+    let text = std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
+        .expect("reading the sample archive");
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("archive line is JSON"))
+        .find(|e| {
+            e["detail"]["contactId"] == json!(C1)
+                && e["detail"]["eventType"] == json!("DISCONNECTED")
+        })
+        .expect("C1 has a DISCONNECTED event")
+}
+
+/// A log group seeded with every line of `flow-logs/all-contacts.ndjson` and the C1 DISCONNECTED event,
+/// all shifted so that C1 disconnected one hour ago (moto keeps only recent log events).
+struct FlowLogs {
+    log_group: String,
+    disconnected: Value,
+    /// C1's distinct entries (canonical JSON), sorted.
+    c1_distinct: Vec<String>,
+}
+
+async fn seed_flow_logs(moto: &Moto) -> FlowLogs {
+    let event = c1_disconnected();
+    let disconnect = millis_of(&event["detail"]["disconnectTimestamp"]);
+    let mut shift_ms = now_millis() - 3_600_000 - disconnect;
+    shift_ms -= shift_ms % 1000;
+    let disconnected = shift_event(event, shift_ms);
+
+    let text = std::fs::read_to_string(fixture("flow-logs/all-contacts.ndjson"))
+        .expect("reading the flow-log fixture");
+    let mut lines: Vec<(i64, String)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let entry = FlowLogEntry::parse(line).expect("fixture line is a flow-log entry");
+            let at = entry.timestamp() + Duration::from_millis(shift_ms.unsigned_abs());
+            let mut value: Value = serde_json::from_str(line).expect("fixture line is JSON");
+            value["Timestamp"] = json!(format_millis(&at));
+            (at.timestamp_millis(), value.to_string())
+        })
+        .collect();
+    lines.sort_by_key(|(ts, _)| *ts);
+    let mut c1_distinct: Vec<String> = lines
+        .iter()
+        .map(|(_, l)| FlowLogEntry::parse(l).expect("shifted entry"))
+        .filter(|e| e.contact_id() == C1)
+        .map(|e| e.canonical_json().to_string())
+        .collect();
+    c1_distinct.sort();
+    c1_distinct.dedup();
+
+    let logs = moto.logs().await;
+    let log_group = format!("/aws/connect/{}", unique("e2e-flow-logs"));
+    let stream = "contact-flow-logs";
+    logs.create_log_group()
+        .log_group_name(&log_group)
+        .send()
+        .await
+        .expect("CreateLogGroup");
+    logs.create_log_stream()
+        .log_group_name(&log_group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .expect("CreateLogStream");
+    let events = lines
+        .iter()
+        .map(|(ts, message)| {
+            InputLogEvent::builder()
+                .timestamp(*ts)
+                .message(message)
+                .build()
+                .expect("complete log event")
+        })
+        .collect::<Vec<_>>();
+    let out = logs
+        .put_log_events()
+        .log_group_name(&log_group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .expect("PutLogEvents");
+    assert!(
+        out.rejected_log_events_info().is_none(),
+        "moto rejected log events: {:?}",
+        out.rejected_log_events_info()
+    );
+    FlowLogs {
+        log_group,
+        disconnected,
+        c1_distinct,
+    }
+}
+
+/// A bucket with all four Block Public Access flags on (the runbook's checks pass).
+async fn safe_bucket(s3: &aws_sdk_s3::Client) -> String {
+    let bucket = unique("e2e-flow-archive");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    s3.put_public_access_block()
+        .bucket(&bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutPublicAccessBlock");
+    bucket
+}
+
+async fn object_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    s3.list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("ListObjectsV2")
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+/// Archives C1 with `strategy` and checks the stored object.
+async fn flow_log_archiver_archives_the_contacts_distinct_entries(strategy: &str) {
+    let moto = moto().await;
+    let s3 = moto.s3().await;
+    let seeded = seed_flow_logs(moto).await;
+    let bucket = safe_bucket(&s3).await;
+    let endpoints = Endpoints::new(None).await;
+    let lambda = spawn(
+        "flow-log-archiver",
+        &endpoints.env(&[
+            ("ARCHIVE_BUCKET", bucket.as_str()),
+            ("FLOW_LOG_GROUP", seeded.log_group.as_str()),
+            ("FLOW_LOGS_SETTLE_POLLS", "1"),
+            ("FLOW_LOGS_STRATEGY", strategy),
+        ]),
+    );
+
+    let (archived, response) = respond(&lambda, &seeded.disconnected);
+    assert_eq!(response["outcome"], json!("archived"), "{response}");
+    assert_eq!(
+        response["entries"],
+        json!(11),
+        "12 lines, 11 distinct: {response}"
+    );
+    assert_eq!(response["newEntries"], json!(11), "{response}");
+    assert_eq!(response["hasErrors"], json!(false), "{response}");
+    let uri = response["location"]["uri"].as_str().expect("location.uri");
+    let key = uri
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .unwrap_or_else(|| panic!("{uri} is not in {bucket}"))
+        .to_string();
+    assert!(
+        key.starts_with(&format!("connect-flow-logs/{INSTANCE}/"))
+            && key.ends_with(&format!("/ContactFlowLog_{C1}_{ACCOUNT}.gz")),
+        "{key}"
+    );
+    assert_eq!(object_keys(&s3, &bucket).await, vec![key.clone()]);
+
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("GetObject of the archive")
+        .body
+        .collect()
+        .await
+        .expect("archive body")
+        .into_bytes();
+    let entries = read_gzip_ndjson(body.as_ref()).expect("gzip NDJSON of flow-log entries");
+    let mut stored: Vec<String> = entries
+        .iter()
+        .map(|e| e.canonical_json().to_string())
+        .collect();
+    assert!(entries.iter().all(|e| e.contact_id() == C1));
+    stored.sort();
+    assert_eq!(stored, seeded.c1_distinct, "exactly C1's distinct entries");
+
+    let line = log_of(&lambda, &archived.request_id, "archiving flow logs");
+    assert_eq!(line["fields"]["contact_id"], json!(C1), "{line}");
+    assert_eq!(
+        line["fields"]["event_type"],
+        json!("DISCONNECTED"),
+        "{line}"
+    );
+
+    // A second delivery finds nothing new.
+    let (repeat, response) = respond(&lambda, &seeded.disconnected);
+    assert_eq!(response["outcome"], json!("unchanged"), "{response}");
+    assert_eq!(response["entries"], json!(11), "{response}");
+
+    assert_observability(&lambda, "flow-log-archiver", &[&archived, &repeat]);
+    assert_eq!(metric_total(&lambda, "ArchivedEntries"), 11);
+}
+
+#[tokio::test]
+async fn flow_log_archiver_archives_with_filter_log_events() {
+    flow_log_archiver_archives_the_contacts_distinct_entries("filter").await;
+}
+
+#[tokio::test]
+async fn flow_log_archiver_archives_with_logs_insights() {
+    flow_log_archiver_archives_the_contacts_distinct_entries("insights").await;
+}
+
+#[tokio::test]
+async fn flow_log_archiver_refuses_a_public_bucket() {
+    let moto = moto().await;
+    let s3 = moto.s3().await;
+    let seeded = seed_flow_logs(moto).await;
+    let bucket = unique("e2e-public-archive");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*"),
+        }],
+    });
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("PutBucketPolicy");
+    // Blocked afterwards (S3 refuses a public policy once BlockPublicPolicy is on): the block check
+    // passes, the policy check must still refuse the bucket.
+    s3.put_public_access_block()
+        .bucket(&bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutPublicAccessBlock");
+    let endpoints = Endpoints::new(None).await;
+    let lambda = spawn(
+        "flow-log-archiver",
+        &endpoints.env(&[
+            ("ARCHIVE_BUCKET", bucket.as_str()),
+            ("FLOW_LOG_GROUP", seeded.log_group.as_str()),
+            ("FLOW_LOGS_SETTLE_POLLS", "1"),
+            ("FLOW_LOGS_STRATEGY", "filter"),
+        ]),
+    );
+    let (refused, message) = fail(&lambda, &seeded.disconnected, "UnsafeBucket", false);
+    assert!(message.contains(&bucket), "{message}");
+    assert!(message.contains("bucket-policy"), "{message}");
+    assert!(
+        object_keys(&s3, &bucket).await.is_empty(),
+        "nothing may be written to an unsafe bucket"
+    );
+    assert_observability(&lambda, "flow-log-archiver", &[&refused]);
+}
+
+#[tokio::test]
+async fn flow_log_archiver_retries_contacts_whose_logs_have_not_arrived() {
+    let moto = moto().await;
+    let s3 = moto.s3().await;
+    let seeded = seed_flow_logs(moto).await;
+    let bucket = safe_bucket(&s3).await;
+    let endpoints = Endpoints::new(None).await;
+    let no_logs = with_contact_id(
+        seeded.disconnected.clone(),
+        "5d0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+    );
+    let env = |grace: Option<&str>| {
+        let mut extra = vec![
+            ("ARCHIVE_BUCKET", bucket.as_str()),
+            ("FLOW_LOG_GROUP", seeded.log_group.as_str()),
+            ("FLOW_LOGS_SETTLE_POLLS", "1"),
+            ("FLOW_LOGS_STRATEGY", "filter"),
+        ];
+        if let Some(grace) = grace {
+            extra.push(("FLOW_LOGS_NO_LOGS_GRACE_S", grace));
+        }
+        endpoints.env(&extra)
+    };
+
+    // The contact ended an hour ago; with a one-day grace period its logs may still come.
+    let lambda = spawn("flow-log-archiver", &env(Some("86400")));
+    let (unsettled, message) = fail(&lambda, &no_logs, "FlowLogsNotSettled", true);
+    assert!(
+        message.contains("5d0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"),
+        "{message}"
+    );
+    let mut malformed_event = seeded.disconnected.clone();
+    malformed_event["detail"] = json!("DISCONNECTED");
+    let (malformed, message) = fail(&lambda, &malformed_event, "MalformedEvent", false);
+    assert!(message.contains("detail"), "{message}");
+    assert_observability(&lambda, "flow-log-archiver", &[&unsettled, &malformed]);
+    drop(lambda);
+
+    // With the Lambda default (5 minutes) the same contact is given up on.
+    let lambda = spawn("flow-log-archiver", &env(None));
+    let (skipped, response) = respond(&lambda, &no_logs);
+    assert_eq!(response["outcome"], json!("skipped_no_logs"), "{response}");
+    assert!(object_keys(&s3, &bucket).await.is_empty());
+    assert_observability(&lambda, "flow-log-archiver", &[&skipped]);
+    assert_eq!(metric_total(&lambda, "SkippedNoLogs"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// every binary
+// ---------------------------------------------------------------------------------------------------
+
+/// Every binary starts, asks for its first event without touching any AWS service, and answers a
+/// garbage event cleanly (an error payload or, for the contact-flow function, a response) without
+/// crashing; the process is still alive afterwards.
+#[tokio::test]
+async fn every_binary_starts_and_survives_garbage() {
+    let endpoints = Endpoints::new(None).await;
+    for binary in [
+        "queue-depth",
+        "deny-list-flow",
+        "deny-list-enforcer",
+        "flow-log-archiver",
+    ] {
+        let lambda = spawn(binary, &endpoints.env(&[]));
+        let invocation = lambda.invoke(&json!(12345), INVOKE_TIMEOUT);
+        assert!(
+            lambda.time_to_first_next().is_some(),
+            "{binary} never asked for an event"
+        );
+        assert!(
+            lambda.init_error().is_none(),
+            "{binary}: {:?}",
+            lambda.init_error()
+        );
+        match &invocation.outcome {
+            Outcome::Response(value) => {
+                assert_eq!(binary, "deny-list-flow", "{binary} answered {value}");
+                assert_eq!(value["result"], json!("bad_request"), "{value}");
+            }
+            Outcome::Error {
+                error_type,
+                error_message,
+            } => {
+                assert_eq!(error_type, "MalformedEvent", "{binary}: {error_message}");
+                assert!(
+                    error_message.starts_with("not retryable: "),
+                    "{binary}: {error_message}"
+                );
+            }
+        }
+        assert!(lambda.exit_status().is_none(), "{binary} exited");
+        assert_observability(&lambda, binary, &[&invocation]);
+    }
+}
