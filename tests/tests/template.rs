@@ -196,3 +196,27 @@ fn no_wildcard_actions_and_one_role_per_function() {
         }
     }
 }
+
+#[test]
+fn replayed_events_never_reach_the_live_enforcer_rule() {
+    let set = rules();
+    let mut live: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("events/voice-inbound-initiated.json")).unwrap(),
+    )
+    .unwrap();
+    let enforcer_rules = |ev: &Value| -> Vec<String> {
+        set.route(ev)
+            .filter(|r| r.handler == Some(HandlerKind::DenyListEnforcer))
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    assert_eq!(
+        enforcer_rules(&live),
+        vec!["DenyListEnforcerFunctionContactInitiated"]
+    );
+    live["replay-name"] = "connect-archive-replay-20250611".into();
+    assert_eq!(
+        enforcer_rules(&live),
+        vec!["DenyListEnforcerFunctionReplayedContactInitiated"]
+    );
+}
