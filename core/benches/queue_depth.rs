@@ -242,7 +242,9 @@ fn main() -> ExitCode {
             if r.calls <= GOAL_CALLS {
                 "met"
             } else {
-                "NOT met (the 60 s of events plus the 0.5 s delivery tail touch 61 one-second slots, plus the trailing refresh)"
+                "exceeded: one call per one-second slot touched by deliveries (60 s of events plus the 0.5 s delivery tail touch 61 slots) \
+                 plus the trailing refresh that freshness after the last event requires; any policy that refreshes on a burst's first event \
+                 and after its last needs at least 61 calls at a 1 s interval for a 60 s burst"
             },
         );
     }
