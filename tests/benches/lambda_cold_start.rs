@@ -35,22 +35,20 @@
 //! (the `/next` long poll and the `/response` post), as in Lambda. Each answer is checked, so an error path
 //! is never measured by mistake.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_s3::types::PublicAccessBlockConfiguration;
-use connect_events_core::event::{format_millis, parse_timestamp};
-use connect_events_core::flow_logs::FlowLogEntry;
 use connect_events_handlers::aws::dynamodb::DynamoDenyStore;
 use connect_events_tests::connect_fake::{ConnectFake, FakeMetrics};
-use connect_events_tests::harness::{moto, osmem, unique, venv_dir};
+use connect_events_tests::harness::{moto, unique, venv_dir};
 use connect_events_tests::lambda_emulator::{LambdaProcess, Outcome};
-use connect_events_tests::{fixture, fixture_json, target_dir};
+use connect_events_tests::seed::{
+    c1_ended_an_hour_ago, flow_log_group, put_log_lines, safe_bucket, Endpoints, ShiftedFlowLogs,
+};
+use connect_events_tests::{fixture_json, target_dir};
 use serde_json::{json, Value};
 
 const BINARIES: [&str; 4] = [
@@ -59,12 +57,9 @@ const BINARIES: [&str; 4] = [
     "deny-list-enforcer",
     "flow-log-archiver",
 ];
-/// Nothing listens there: connections are refused at once.
-const REFUSED: &str = "http://127.0.0.1:9";
 const INSTANCE: &str = "8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64";
 const BILLING_QUEUE: &str = "a743aa55-fa47-4bd5-9323-39d0f2c689e1";
 const SUPPORT_QUEUE: &str = "7b6038b4-1b68-40ff-abd0-7bc9d9b153bf";
-const C1: &str = "248b1a9e-5c07-455b-8daf-f67b49e04cd4";
 /// Set in the environment of the bench executable re-executed as the calibration function.
 const ECHO_ENV: &str = "LAMBDA_BENCH_ECHO_RUNTIME";
 /// Table name of the calibration row.
@@ -291,32 +286,6 @@ impl Expect {
     }
 }
 
-/// The environment every process gets: endpoints, deterministic logging, then `extra`.
-fn env(endpoints: &Endpoints, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", REFUSED),
-        ("AWS_ENDPOINT_URL_S3", endpoints.moto.as_str()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoints.moto.as_str()),
-        ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", endpoints.moto.as_str()),
-        ("AWS_ENDPOINT_URL_CONNECT", endpoints.connect.as_str()),
-        ("OPENSEARCH_ENDPOINT", endpoints.osmem.as_str()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
-        ("RUST_LOG", "info"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env
-}
-
-struct Endpoints {
-    moto: String,
-    osmem: String,
-    connect: String,
-}
-
 /// Events each function handles without any network call (all endpoints refused):
 ///
 /// * `queue-depth`: the scheduled reconciliation event without `CONNECT_INSTANCE_ID` → `ignored`;
@@ -325,11 +294,7 @@ struct Endpoints {
 /// * `flow-log-archiver`: it has no I/O-free success path (every contact event reads CloudWatch Logs),
 ///   so it gets a scheduled event, rejected as `InvalidInput` after parsing, before any AWS call.
 fn isolated_scenarios() -> Vec<Scenario> {
-    let endpoints = Endpoints {
-        moto: REFUSED.into(),
-        osmem: REFUSED.into(),
-        connect: REFUSED.into(),
-    };
+    let endpoints = Endpoints::refused();
     let schedule = json!({
         "version": "0", "id": "bench-schedule", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2025-06-10T14:00:00Z", "region": "us-east-1",
@@ -338,28 +303,28 @@ fn isolated_scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             binary: "queue-depth",
-            env: env(&endpoints, &[]),
+            env: endpoints.env(&[]),
             event: schedule.clone(),
             what: "scheduled event, no instance → ignored",
             expect: Expect::Response("outcome", &["ignored"]),
         },
         Scenario {
             binary: "deny-list-flow",
-            env: env(&endpoints, &[]),
+            env: endpoints.env(&[]),
             event: fixture_json("flow-invocation/chat-null-endpoints.json"),
             what: "chat flow invocation → no_number",
             expect: Expect::Response("result", &["no_number"]),
         },
         Scenario {
             binary: "deny-list-enforcer",
-            env: env(&endpoints, &[]),
+            env: endpoints.env(&[]),
             event: fixture_json("events/voice-inbound-queued.json"),
             what: "QUEUED contact event → skipped",
             expect: Expect::Response("outcome", &["skipped"]),
         },
         Scenario {
             binary: "flow-log-archiver",
-            env: env(&endpoints, &[]),
+            env: endpoints.env(&[]),
             event: schedule,
             what: "scheduled event → InvalidInput error",
             expect: Expect::Error("InvalidInput"),
@@ -384,7 +349,6 @@ impl LocalServers {
     ///   GetObject → `unchanged`.
     async fn start() -> LocalServers {
         let moto = moto().await;
-        let osmem = osmem().await;
         let fake = ConnectFake::start();
         fake.add_queue(INSTANCE, BILLING_QUEUE, Some("BillingQueue"), "STANDARD");
         fake.add_queue(INSTANCE, SUPPORT_QUEUE, Some("SupportQueue"), "STANDARD");
@@ -397,11 +361,7 @@ impl LocalServers {
                 ..FakeMetrics::default()
             },
         );
-        let endpoints = Endpoints {
-            moto: moto.endpoint().to_string(),
-            osmem: osmem.url().to_string(),
-            connect: fake.endpoint(),
-        };
+        let endpoints = Endpoints::local(Some(&fake)).await;
 
         // Deny list: a table with one entry; the benchmarked caller is not listed.
         let table = unique("bench-denylist");
@@ -433,69 +393,52 @@ impl LocalServers {
         }
         fake.add_contact(INSTANCE, contact);
 
-        // Flow logs and a bucket that passes the runbook's checks.
-        let (log_group, disconnected) = seed_flow_logs(moto).await;
-        let bucket = unique("bench-archive");
+        // Flow logs (the fixtures shifted so that C1 ended an hour ago) and a bucket that passes the
+        // runbook's checks.
+        let ShiftedFlowLogs {
+            disconnected,
+            lines,
+        } = c1_ended_an_hour_ago();
+        let logs = moto.logs().await;
+        let log_group = flow_log_group(&logs, "bench-flow-logs").await;
+        put_log_lines(&logs, &log_group, "flows", &lines).await;
         let s3 = moto.s3().await;
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("CreateBucket");
-        s3.put_public_access_block()
-            .bucket(&bucket)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .ignore_public_acls(true)
-                    .block_public_policy(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("PutPublicAccessBlock");
+        let bucket = safe_bucket(&s3, "bench-archive").await;
 
         let index = unique("bench-queue-depth");
         let scenarios = vec![
             Scenario {
                 binary: "queue-depth",
-                env: env(
-                    &endpoints,
-                    &[
-                        ("QUEUE_DEPTH_INDEX", index.as_str()),
-                        ("QUEUE_DEPTH_MIN_INTERVAL_MS", "1"),
-                    ],
-                ),
+                env: endpoints.env(&[
+                    ("QUEUE_DEPTH_INDEX", index.as_str()),
+                    ("QUEUE_DEPTH_MIN_INTERVAL_MS", "1"),
+                ]),
                 event: fixture_json("events/voice-inbound-queued.json"),
                 what: "QUEUED → claim + metrics + bulk → refreshed",
                 expect: Expect::Response("outcome", &["refreshed"]),
             },
             Scenario {
                 binary: "deny-list-flow",
-                env: env(&endpoints, &[("DENYLIST_TABLE", table.as_str())]),
+                env: endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
                 event: lookup,
                 what: "voice lookup → GetItem → not_listed",
                 expect: Expect::Response("result", &["not_listed"]),
             },
             Scenario {
                 binary: "deny-list-enforcer",
-                env: env(&endpoints, &[("DENYLIST_TABLE", table.as_str())]),
+                env: endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
                 event: initiated,
                 what: "INITIATED → DescribeContact + GetItem → not_listed",
                 expect: Expect::Response("outcome", &["not_listed"]),
             },
             Scenario {
                 binary: "flow-log-archiver",
-                env: env(
-                    &endpoints,
-                    &[
-                        ("ARCHIVE_BUCKET", bucket.as_str()),
-                        ("FLOW_LOG_GROUP", log_group.as_str()),
-                        ("FLOW_LOGS_SETTLE_POLLS", "1"),
-                        ("FLOW_LOGS_STRATEGY", "filter"),
-                    ],
-                ),
+                env: endpoints.env(&[
+                    ("ARCHIVE_BUCKET", bucket.as_str()),
+                    ("FLOW_LOG_GROUP", log_group.as_str()),
+                    ("FLOW_LOGS_SETTLE_POLLS", "1"),
+                    ("FLOW_LOGS_STRATEGY", "filter"),
+                ]),
                 event: disconnected,
                 what: "DISCONNECTED → FilterLogEvents + GetObject → unchanged",
                 expect: Expect::Response("outcome", &["archived", "unchanged"]),
@@ -506,106 +449,6 @@ impl LocalServers {
             _connect: fake,
         }
     }
-}
-
-/// Seeds a log group with `flow-logs/all-contacts.ndjson`, shifted with the C1 DISCONNECTED event so that C1
-/// ended one hour ago (moto keeps recent log events only); returns the group and the shifted event.
-async fn seed_flow_logs(moto: &connect_events_tests::harness::Moto) -> (String, Value) {
-    let archive = std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
-        .expect("reading the sample archive");
-    let mut event = archive
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|e| {
-            e["detail"]["contactId"] == json!(C1)
-                && e["detail"]["eventType"] == json!("DISCONNECTED")
-        })
-        .expect("C1 DISCONNECTED");
-    let disconnect = timestamp_ms(&event["detail"]["disconnectTimestamp"]).expect("disconnect");
-    let now = i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis()),
-    )
-    .unwrap_or(0);
-    let shift =
-        Duration::from_secs(u64::try_from((now - 3_600_000 - disconnect) / 1000).unwrap_or(0));
-    shift_timestamps(&mut event, shift);
-
-    let text = std::fs::read_to_string(fixture("flow-logs/all-contacts.ndjson"))
-        .expect("reading the flow-log fixture");
-    let mut lines: BTreeMap<(i64, usize), String> = BTreeMap::new();
-    for (n, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-        let entry = FlowLogEntry::parse(line).expect("flow-log entry");
-        let at = entry.timestamp() + shift;
-        let mut value: Value = serde_json::from_str(line).expect("JSON line");
-        value["Timestamp"] = json!(format_millis(&at));
-        lines.insert((at.timestamp_millis(), n), value.to_string());
-    }
-    let logs = moto.logs().await;
-    let group = format!("/aws/connect/{}", unique("bench-flow-logs"));
-    logs.create_log_group()
-        .log_group_name(&group)
-        .send()
-        .await
-        .expect("CreateLogGroup");
-    logs.create_log_stream()
-        .log_group_name(&group)
-        .log_stream_name("flows")
-        .send()
-        .await
-        .expect("CreateLogStream");
-    let events = lines
-        .iter()
-        .map(|((ts, _), message)| {
-            InputLogEvent::builder()
-                .timestamp(*ts)
-                .message(message)
-                .build()
-                .expect("log event")
-        })
-        .collect::<Vec<_>>();
-    logs.put_log_events()
-        .log_group_name(&group)
-        .log_stream_name("flows")
-        .set_log_events(Some(events))
-        .send()
-        .await
-        .expect("PutLogEvents");
-    (group, event)
-}
-
-fn timestamp_ms(value: &Value) -> Option<i64> {
-    parse_timestamp(value.as_str()?)
-        .ok()
-        .flatten()
-        .map(|t| t.timestamp_millis())
-}
-
-/// Moves `time` and every `*Timestamp` string of `detail` forward by `shift`.
-fn shift_timestamps(event: &mut Value, shift: Duration) {
-    fn one(value: &mut Value, shift: Duration) {
-        if let Some(Ok(Some(t))) = value.as_str().map(parse_timestamp) {
-            *value = json!(format_millis(&(t + shift)));
-        }
-    }
-    fn walk(value: &mut Value, shift: Duration) {
-        match value {
-            Value::Object(map) => {
-                for (key, v) in map.iter_mut() {
-                    if key.ends_with("Timestamp") {
-                        one(v, shift);
-                    } else {
-                        walk(v, shift);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, shift)),
-            _ => {}
-        }
-    }
-    one(&mut event["time"], shift);
-    walk(&mut event["detail"], shift);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 pub mod connect_fake;
 pub mod harness;
 pub mod lambda_emulator;
+/// Shared setup for tests and benches: buckets that pass the runbook's checks, flow-log groups seeded with
+/// fixture lines, the flow-log fixtures shifted so that contact C1 ended an hour ago, the environment of
+/// a Lambda process pointed at the local servers.
+pub mod seed;
 
 /// The workspace root (the parent of the `tests` crate's manifest directory).
 pub fn workspace_root() -> PathBuf {

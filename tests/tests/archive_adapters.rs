@@ -12,11 +12,9 @@
 //! way S3 documents it (403 `AccessDenied` when the bucket belongs to another account).
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::primitives::{DateTime as SmithyDateTime, DateTimeFormat};
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use aws_sdk_s3::types::{BucketCannedAcl, PublicAccessBlockConfiguration, ServerSideEncryption};
+use aws_sdk_s3::types::{BucketCannedAcl, ServerSideEncryption};
 use connect_events_core::clock::{Clock, SystemClock};
 use connect_events_core::flow_logs::archive::read_gzip_ndjson;
 use connect_events_core::flow_logs::{
@@ -32,6 +30,10 @@ use connect_events_handlers::aws::s3::{
 };
 use connect_events_tests::fixture;
 use connect_events_tests::harness::{local_sdk_config, moto, unique};
+use connect_events_tests::seed::{
+    block_public_access, create_bucket, flow_log_group, now_millis, object_keys,
+    public_policy_bucket, put_log_lines, safe_bucket,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -100,13 +102,6 @@ impl Seeded {
     }
 }
 
-fn now_millis() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("millis fit i64")
-}
-
 /// RFC 3339 UTC text of an epoch-millisecond time.
 fn rfc3339(ms: i64) -> String {
     SmithyDateTime::from_millis(ms)
@@ -145,105 +140,19 @@ async fn seed(logs: &aws_sdk_cloudwatchlogs::Client, file: &str) -> Seeded {
         .map(|l| FlowLogEntry::parse(l).expect("shifted entry"))
         .collect();
 
-    let log_group = format!("/aws/connect/{}", unique("flow-logs"));
-    logs.create_log_group()
-        .log_group_name(&log_group)
-        .send()
-        .await
-        .expect("CreateLogGroup");
+    let log_group = flow_log_group(logs, "flow-logs").await;
     for (n, stream) in STREAMS.iter().enumerate() {
-        let mut batch: Vec<(i64, &str)> = lines
+        let mut batch: Vec<(i64, String)> = lines
             .iter()
             .zip(&entries)
             .enumerate()
             .filter(|(i, _)| i % STREAMS.len() == n)
-            .map(|(_, (line, entry))| (entry.timestamp().timestamp_millis(), line.as_str()))
+            .map(|(_, (line, entry))| (entry.timestamp().timestamp_millis(), line.clone()))
             .collect();
         batch.sort_by_key(|(ts, _)| *ts);
-        put_events(logs, &log_group, stream, &batch, true).await;
+        put_log_lines(logs, &log_group, stream, &batch).await;
     }
     Seeded { log_group, entries }
-}
-
-/// PutLogEvents (creating the stream first when asked); fails the test if moto rejects an event.
-async fn put_events(
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    log_group: &str,
-    stream: &str,
-    events: &[(i64, &str)],
-    create: bool,
-) {
-    if create {
-        logs.create_log_stream()
-            .log_group_name(log_group)
-            .log_stream_name(stream)
-            .send()
-            .await
-            .expect("CreateLogStream");
-    }
-    let events = events
-        .iter()
-        .map(|(ts, message)| {
-            InputLogEvent::builder()
-                .timestamp(*ts)
-                .message(*message)
-                .build()
-                .expect("complete log event")
-        })
-        .collect::<Vec<_>>();
-    let out = logs
-        .put_log_events()
-        .log_group_name(log_group)
-        .log_stream_name(stream)
-        .set_log_events(Some(events))
-        .send()
-        .await
-        .expect("PutLogEvents");
-    assert!(
-        out.rejected_log_events_info().is_none(),
-        "moto rejected log events: {:?}",
-        out.rejected_log_events_info()
-    );
-}
-
-/// A bucket with all four Block Public Access flags on, no policy, private ACL.
-async fn safe_bucket(s3: &aws_sdk_s3::Client) -> String {
-    let bucket = unique("flow-archive");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
-    block_public_access(s3, &bucket, true).await;
-    bucket
-}
-
-async fn block_public_access(s3: &aws_sdk_s3::Client, bucket: &str, restrict_public_buckets: bool) {
-    s3.put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(restrict_public_buckets)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutPublicAccessBlock");
-}
-
-async fn object_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
-    s3.list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("ListObjectsV2")
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
 }
 
 /// Downloads, gunzips and parses an archive; returns its lines (canonical JSON) in file order.
@@ -332,7 +241,7 @@ async fn archive_holds_the_contacts_distinct_entries(strategy: LogStrategy) {
     let moto = moto().await;
     let (logs, s3, config) = (moto.logs().await, moto.s3().await, moto.sdk_config().await);
     let seeded = seed(&logs, "all-contacts.ndjson").await;
-    let bucket = safe_bucket(&s3).await;
+    let bucket = safe_bucket(&s3, "flow-archive").await;
     let request = seeded.request(C1);
 
     // What the adapter itself returns: with Insights, moto ignores `filter` and every contact's lines
@@ -476,7 +385,7 @@ async fn insights_splits_capped_windows_without_losing_or_repeating_events() {
         distinct_in_order(seeded.of(C1))
     );
 
-    let bucket = safe_bucket(&s3).await;
+    let bucket = safe_bucket(&s3, "flow-archive").await;
     let archiver = archiver(
         tiny,
         S3Archive::new(&config, S3ArchiveOptions::default()),
@@ -529,23 +438,16 @@ async fn insights_split_boundaries_are_exact_and_unsplittable_windows_fall_back_
             .expect("entry")
             .timestamp()
     };
-    let group = |name: &str| format!("/aws/connect/{}", unique(name));
 
     // Window [s, s+4]: four events, one exactly at the middle second s+2.000, which both halves see.
-    let split_group = group("split-boundary");
-    logs.create_log_group()
-        .log_group_name(&split_group)
-        .send()
-        .await
-        .expect("CreateLogGroup");
+    let split_group = flow_log_group(&logs, "split-boundary").await;
     let lines = [
         (s + 500, c1_line(s + 500, "d")),
         (s + 1000, c1_line(s + 1000, "a")),
         (s + 2000, c1_line(s + 2000, "b-on-the-boundary")),
         (s + 3500, c1_line(s + 3500, "c")),
     ];
-    let events: Vec<(i64, &str)> = lines.iter().map(|(ts, l)| (*ts, l.as_str())).collect();
-    put_events(&logs, &split_group, "stream-a", &events, true).await;
+    put_log_lines(&logs, &split_group, "stream-a", &lines).await;
     let entries = CloudWatchFlowLogs::new(&config, LogStrategy::Insights)
         .with_row_limit(4)
         .entries(&FlowLogQuery {
@@ -564,12 +466,7 @@ async fn insights_split_boundaries_are_exact_and_unsplittable_windows_fall_back_
 
     // Window [s+1, s+2] cannot be split: three events in it reach a 2-row cap, so it is read with
     // FilterLogEvents, which has no cap.
-    let dense_group = group("dense-second");
-    logs.create_log_group()
-        .log_group_name(&dense_group)
-        .send()
-        .await
-        .expect("CreateLogGroup");
+    let dense_group = flow_log_group(&logs, "dense-second").await;
     let lines: Vec<(i64, String)> = (1..=3)
         .map(|n| {
             (
@@ -578,8 +475,7 @@ async fn insights_split_boundaries_are_exact_and_unsplittable_windows_fall_back_
             )
         })
         .collect();
-    let events: Vec<(i64, &str)> = lines.iter().map(|(ts, l)| (*ts, l.as_str())).collect();
-    put_events(&logs, &dense_group, "stream-a", &events, true).await;
+    put_log_lines(&logs, &dense_group, "stream-a", &lines).await;
     let entries = CloudWatchFlowLogs::new(&config, LogStrategy::Insights)
         .with_row_limit(2)
         .entries(&FlowLogQuery {
@@ -656,55 +552,22 @@ async fn expect_refused(bucket: &str, check: &str) {
 #[tokio::test]
 async fn public_bucket_policy_is_refused_before_any_write() {
     let s3 = moto().await.s3().await;
-    let bucket = unique("public-policy");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "PublicRead",
-            "Effect": "Allow",
-            "Principal": "*",
-            "Action": "s3:GetObject",
-            "Resource": format!("arn:aws:s3:::{bucket}/*"),
-        }],
-    });
-    s3.put_bucket_policy()
-        .bucket(&bucket)
-        .policy(policy.to_string())
-        .send()
-        .await
-        .expect("PutBucketPolicy");
-    // Blocked afterwards (S3 refuses a public policy once BlockPublicPolicy is on): the block passes,
-    // the policy check must still fail.
-    block_public_access(&s3, &bucket, true).await;
+    // Public read by policy, blocked afterwards: the block passes, the policy check must still fail.
+    let bucket = public_policy_bucket(&s3, "public-policy").await;
     expect_refused(&bucket, "bucket-policy").await;
 }
 
 #[tokio::test]
 async fn bucket_without_public_access_block_is_refused() {
     let s3 = moto().await.s3().await;
-    let bucket = unique("no-pab");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
+    let bucket = create_bucket(&s3, "no-pab").await;
     expect_refused(&bucket, "public-access-block").await;
 }
 
 #[tokio::test]
 async fn bucket_with_a_public_access_flag_off_is_refused() {
     let s3 = moto().await.s3().await;
-    let bucket = unique("partial-pab");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
+    let bucket = create_bucket(&s3, "partial-pab").await;
     block_public_access(&s3, &bucket, false).await;
     expect_refused(&bucket, "public-access-block").await;
 }
@@ -727,7 +590,7 @@ async fn public_acl_grant_is_refused() {
 async fn blocked_bucket_posture_is_accepted() {
     let moto = moto().await;
     let (s3, config) = (moto.s3().await, moto.sdk_config().await);
-    let bucket = safe_bucket(&s3).await;
+    let bucket = safe_bucket(&s3, "flow-archive").await;
     let posture = S3Archive::new(&config, S3ArchiveOptions::default())
         .bucket_posture(&bucket)
         .await
@@ -747,7 +610,7 @@ async fn late_line_merges_into_one_superset_object_and_a_repeat_is_unchanged() {
     let moto = moto().await;
     let (logs, s3, config) = (moto.logs().await, moto.s3().await, moto.sdk_config().await);
     let seeded = seed(&logs, "all-contacts.ndjson").await;
-    let bucket = safe_bucket(&s3).await;
+    let bucket = safe_bucket(&s3, "flow-archive").await;
     let request = seeded.request(C1);
     let archiver = archiver(
         CloudWatchFlowLogs::new(&config, LogStrategy::Insights),
@@ -776,12 +639,11 @@ async fn late_line_merges_into_one_superset_object_and_a_repeat_is_unchanged() {
         "Timestamp": rfc3339(late_ms),
     })
     .to_string();
-    put_events(
+    put_log_lines(
         &logs,
         &seeded.log_group,
         "stream-late",
-        &[(late_ms, &late)],
-        true,
+        &[(late_ms, late.clone())],
     )
     .await;
 
@@ -825,7 +687,7 @@ async fn late_line_merges_into_one_superset_object_and_a_repeat_is_unchanged() {
 async fn conditional_puts_map_failed_preconditions_to_conflict() {
     let moto = moto().await;
     let (s3, config) = (moto.s3().await, moto.sdk_config().await);
-    let bucket = safe_bucket(&s3).await;
+    let bucket = safe_bucket(&s3, "flow-archive").await;
     let store = S3Archive::new(&config, S3ArchiveOptions::default());
     let object = |body: &[u8]| ArchiveObject {
         bucket: bucket.clone(),
@@ -890,7 +752,7 @@ async fn metadata_and_sse_kms_are_stored() {
     let moto = moto().await;
     let (logs, s3, config) = (moto.logs().await, moto.s3().await, moto.sdk_config().await);
     let seeded = seed(&logs, "voice-lambda-error-abandoned.ndjson").await;
-    let bucket = safe_bucket(&s3).await;
+    let bucket = safe_bucket(&s3, "flow-archive").await;
     let kms_key =
         format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab");
     let archiver = archiver(
@@ -1111,7 +973,7 @@ async fn expected_bucket_owner_is_sent_on_every_call_and_a_mismatch_is_refused()
     };
 
     // The right owner: the archive is written and every S3 call carried the header.
-    let bucket = safe_bucket(&s3).await;
+    let bucket = safe_bucket(&s3, "flow-archive").await;
     let owned = archiver(
         CloudWatchFlowLogs::new(&config, LogStrategy::Filter),
         store(ACCOUNT),
@@ -1138,7 +1000,7 @@ async fn expected_bucket_owner_is_sent_on_every_call_and_a_mismatch_is_refused()
         .any(|(call, _)| call.starts_with("PUT") && call.contains(&key)));
 
     // Another owner: S3 answers 403 to the first (read-only) call; nothing is written.
-    let other = safe_bucket(&s3).await;
+    let other = safe_bucket(&s3, "flow-archive").await;
     let foreign = archiver(
         CloudWatchFlowLogs::new(&config, LogStrategy::Filter),
         store("111122223333"),

@@ -23,19 +23,21 @@
 //! Set `E2E_DUMP_LOGS=1` (with `-- --nocapture`) to print every process's output.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_s3::types::PublicAccessBlockConfiguration;
 use connect_events_core::deny_list::mask;
-use connect_events_core::event::{format_millis, parse_timestamp};
+use connect_events_core::event::parse_timestamp;
 use connect_events_core::flow_logs::archive::read_gzip_ndjson;
 use connect_events_core::flow_logs::FlowLogEntry;
 use connect_events_handlers::aws::dynamodb::DynamoDenyStore;
 use connect_events_tests::connect_fake::{ConnectFake, FakeMetrics};
 use connect_events_tests::harness::{moto, osmem, unique, Moto};
 use connect_events_tests::lambda_emulator::{Invocation, LambdaProcess, Outcome};
+use connect_events_tests::seed::{
+    c1_ended_an_hour_ago, flow_log_group, now_millis, object_keys, public_policy_bucket,
+    put_log_lines, safe_bucket, Endpoints, ShiftedFlowLogs,
+};
 use connect_events_tests::{fixture, fixture_json, target_bin};
 use serde_json::{json, Value};
 
@@ -67,51 +69,10 @@ const SECRET_DIGITS: [&str; 6] = [
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound of the wait for log lines written just before an answer.
 const LOG_TIMEOUT: Duration = Duration::from_secs(5);
-/// An endpoint nothing listens on: connections are refused at once.
-const REFUSED_ENDPOINT: &str = "http://127.0.0.1:9";
 
 // ---------------------------------------------------------------------------------------------------
 // helpers: processes, environment, answers
 // ---------------------------------------------------------------------------------------------------
-
-/// Endpoints of the local servers a Lambda process is pointed at.
-struct Endpoints {
-    moto: String,
-    osmem: String,
-    connect: String,
-}
-
-impl Endpoints {
-    async fn new(connect: Option<&ConnectFake>) -> Endpoints {
-        Endpoints {
-            moto: moto().await.endpoint().to_string(),
-            osmem: osmem().await.url().to_string(),
-            connect: connect.map_or_else(|| REFUSED_ENDPOINT.to_string(), ConnectFake::endpoint),
-        }
-    }
-
-    /// The environment of a Lambda process: every endpoint, deterministic log settings, then `extra`.
-    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = [
-            ("AWS_ENDPOINT_URL", REFUSED_ENDPOINT),
-            ("AWS_ENDPOINT_URL_S3", self.moto.as_str()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", self.moto.as_str()),
-            ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", self.moto.as_str()),
-            ("AWS_ENDPOINT_URL_CONNECT", self.connect.as_str()),
-            ("OPENSEARCH_ENDPOINT", self.osmem.as_str()),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
-            // The subscriber also reads RUST_LOG directives: pin them so a developer's setting cannot
-            // change what the tests see.
-            ("RUST_LOG", "info"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        env
-    }
-}
 
 /// Starts the debug build of `binary` under the emulator.
 fn spawn(binary: &str, env: &[(String, String)]) -> LambdaProcess {
@@ -150,14 +111,6 @@ fn fail(
         "{error_type} must say `{class}`: {message}"
     );
     (invocation, message)
-}
-
-/// Epoch milliseconds now.
-fn now_millis() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("millis fit in i64")
 }
 
 /// A contact-event fixture with another contact id (in `detail` and `resources`) and a fresh event id.
@@ -338,7 +291,7 @@ async fn queue_depth_refreshes_the_index_on_contact_and_scheduled_events() {
         },
     );
     let index = unique("e2e-queue-depth");
-    let endpoints = Endpoints::new(Some(&fake)).await;
+    let endpoints = Endpoints::local(Some(&fake)).await;
     let lambda = spawn(
         "queue-depth",
         &endpoints.env(&[
@@ -450,7 +403,7 @@ async fn queue_depth_refreshes_the_index_on_contact_and_scheduled_events() {
 #[tokio::test]
 async fn queue_depth_throttled_or_failing_connect_is_a_retryable_error() {
     let fake = queue_fake();
-    let endpoints = Endpoints::new(Some(&fake)).await;
+    let endpoints = Endpoints::local(Some(&fake)).await;
     let lambda = spawn(
         "queue-depth",
         &endpoints.env(&[
@@ -496,7 +449,7 @@ async fn queue_depth_throttled_or_failing_connect_is_a_retryable_error() {
 #[tokio::test]
 async fn queue_depth_malformed_events_are_clean_non_retryable_errors() {
     let fake = queue_fake();
-    let endpoints = Endpoints::new(Some(&fake)).await;
+    let endpoints = Endpoints::local(Some(&fake)).await;
     let lambda = spawn(
         "queue-depth",
         &endpoints.env(&[("QUEUE_DEPTH_INDEX", unique("e2e-queue-malformed").as_str())]),
@@ -618,7 +571,7 @@ fn lookup_of(number: &str) -> Value {
 async fn deny_list_flow_answers_every_fixture_with_a_string_map() {
     let moto = moto().await;
     let table = deny_table(moto, &[LISTED_NUMBER]).await;
-    let endpoints = Endpoints::new(None).await;
+    let endpoints = Endpoints::local(None).await;
     let lambda = spawn(
         "deny-list-flow",
         &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
@@ -761,7 +714,7 @@ async fn deny_list_flow_answers_every_fixture_with_a_string_map() {
 #[tokio::test]
 async fn deny_list_flow_follows_the_failure_policy_when_the_table_is_missing() {
     let missing = unique("e2e-no-such-table");
-    let endpoints = Endpoints::new(None).await;
+    let endpoints = Endpoints::local(None).await;
     let lookup = fixture_json("flow-invocation/voice-inbound-lookup.json");
     for (policy, success) in [(None, "false"), (Some("closed"), "true")] {
         let mut extra = vec![("DENYLIST_TABLE", missing.as_str())];
@@ -799,7 +752,7 @@ async fn deny_list_flow_follows_the_failure_policy_when_the_table_is_missing() {
 async fn deny_list_flow_never_logs_a_number_from_an_unreadable_payload() {
     let moto = moto().await;
     let table = deny_table(moto, &[]).await;
-    let endpoints = Endpoints::new(None).await;
+    let endpoints = Endpoints::local(None).await;
     let lambda = spawn(
         "deny-list-flow",
         &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
@@ -856,7 +809,7 @@ async fn deny_list_enforcer_stops_listed_callers_only_when_live() {
     let moto = moto().await;
     let table = deny_table(moto, &[LISTED_NUMBER]).await;
     let fake = ConnectFake::start();
-    let endpoints = Endpoints::new(Some(&fake)).await;
+    let endpoints = Endpoints::local(Some(&fake)).await;
     let lambda = spawn(
         "deny-list-enforcer",
         &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
@@ -933,7 +886,7 @@ async fn deny_list_enforcer_reports_throttling_and_malformed_events() {
     let moto = moto().await;
     let table = deny_table(moto, &[LISTED_NUMBER]).await;
     let fake = ConnectFake::start();
-    let endpoints = Endpoints::new(Some(&fake)).await;
+    let endpoints = Endpoints::local(Some(&fake)).await;
     let lambda = spawn(
         "deny-list-enforcer",
         &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
@@ -979,50 +932,6 @@ async fn deny_list_enforcer_reports_throttling_and_malformed_events() {
 // flow-log-archiver
 // ---------------------------------------------------------------------------------------------------
 
-/// Shifts every `*Timestamp` string of a contact event's `detail`, and its `time`, by `shift_ms`.
-fn shift_event(mut event: Value, shift_ms: i64) -> Value {
-    fn shift(value: &mut Value, shift_ms: i64) {
-        if let Some(text) = value.as_str() {
-            if let Ok(Some(t)) = parse_timestamp(text) {
-                let shifted = t + Duration::from_millis(shift_ms.unsigned_abs());
-                *value = json!(format_millis(&shifted));
-            }
-        }
-    }
-    fn walk(value: &mut Value, shift_ms: i64) {
-        match value {
-            Value::Object(map) => {
-                for (key, v) in map.iter_mut() {
-                    if key.ends_with("Timestamp") {
-                        shift(v, shift_ms);
-                    } else {
-                        walk(v, shift_ms);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, shift_ms)),
-            _ => {}
-        }
-    }
-    assert!(shift_ms >= 0, "fixtures are in the past");
-    shift(&mut event["time"], shift_ms);
-    walk(&mut event["detail"], shift_ms);
-    event
-}
-
-/// The C1 DISCONNECTED event of the sample archive.
-fn c1_disconnected() -> Value {
-    let text = std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
-        .expect("reading the sample archive");
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("archive line is JSON"))
-        .find(|e| {
-            e["detail"]["contactId"] == json!(C1)
-                && e["detail"]["eventType"] == json!("DISCONNECTED")
-        })
-        .expect("C1 has a DISCONNECTED event")
-}
-
 /// A log group seeded with every line of `flow-logs/all-contacts.ndjson` and the C1 DISCONNECTED event,
 /// all shifted so that C1 disconnected one hour ago (moto keeps only recent log events).
 struct FlowLogs {
@@ -1033,26 +942,10 @@ struct FlowLogs {
 }
 
 async fn seed_flow_logs(moto: &Moto) -> FlowLogs {
-    let event = c1_disconnected();
-    let disconnect = millis_of(&event["detail"]["disconnectTimestamp"]);
-    let mut shift_ms = now_millis() - 3_600_000 - disconnect;
-    shift_ms -= shift_ms % 1000;
-    let disconnected = shift_event(event, shift_ms);
-
-    let text = std::fs::read_to_string(fixture("flow-logs/all-contacts.ndjson"))
-        .expect("reading the flow-log fixture");
-    let mut lines: Vec<(i64, String)> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let entry = FlowLogEntry::parse(line).expect("fixture line is a flow-log entry");
-            let at = entry.timestamp() + Duration::from_millis(shift_ms.unsigned_abs());
-            let mut value: Value = serde_json::from_str(line).expect("fixture line is JSON");
-            value["Timestamp"] = json!(format_millis(&at));
-            (at.timestamp_millis(), value.to_string())
-        })
-        .collect();
-    lines.sort_by_key(|(ts, _)| *ts);
+    let ShiftedFlowLogs {
+        disconnected,
+        lines,
+    } = c1_ended_an_hour_ago();
     let mut c1_distinct: Vec<String> = lines
         .iter()
         .map(|(_, l)| FlowLogEntry::parse(l).expect("shifted entry"))
@@ -1063,42 +956,8 @@ async fn seed_flow_logs(moto: &Moto) -> FlowLogs {
     c1_distinct.dedup();
 
     let logs = moto.logs().await;
-    let log_group = format!("/aws/connect/{}", unique("e2e-flow-logs"));
-    let stream = "contact-flow-logs";
-    logs.create_log_group()
-        .log_group_name(&log_group)
-        .send()
-        .await
-        .expect("CreateLogGroup");
-    logs.create_log_stream()
-        .log_group_name(&log_group)
-        .log_stream_name(stream)
-        .send()
-        .await
-        .expect("CreateLogStream");
-    let events = lines
-        .iter()
-        .map(|(ts, message)| {
-            InputLogEvent::builder()
-                .timestamp(*ts)
-                .message(message)
-                .build()
-                .expect("complete log event")
-        })
-        .collect::<Vec<_>>();
-    let out = logs
-        .put_log_events()
-        .log_group_name(&log_group)
-        .log_stream_name(stream)
-        .set_log_events(Some(events))
-        .send()
-        .await
-        .expect("PutLogEvents");
-    assert!(
-        out.rejected_log_events_info().is_none(),
-        "moto rejected log events: {:?}",
-        out.rejected_log_events_info()
-    );
+    let log_group = flow_log_group(&logs, "e2e-flow-logs").await;
+    put_log_lines(&logs, &log_group, "contact-flow-logs", &lines).await;
     FlowLogs {
         log_group,
         disconnected,
@@ -1106,49 +965,13 @@ async fn seed_flow_logs(moto: &Moto) -> FlowLogs {
     }
 }
 
-/// A bucket with all four Block Public Access flags on (the runbook's checks pass).
-async fn safe_bucket(s3: &aws_sdk_s3::Client) -> String {
-    let bucket = unique("e2e-flow-archive");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
-    s3.put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutPublicAccessBlock");
-    bucket
-}
-
-async fn object_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
-    s3.list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("ListObjectsV2")
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
-}
-
 /// Archives C1 with `strategy` and checks the stored object.
 async fn flow_log_archiver_archives_the_contacts_distinct_entries(strategy: &str) {
     let moto = moto().await;
     let s3 = moto.s3().await;
     let seeded = seed_flow_logs(moto).await;
-    let bucket = safe_bucket(&s3).await;
-    let endpoints = Endpoints::new(None).await;
+    let bucket = safe_bucket(&s3, "e2e-flow-archive").await;
+    let endpoints = Endpoints::local(None).await;
     let lambda = spawn(
         "flow-log-archiver",
         &endpoints.env(&[
@@ -1233,41 +1056,9 @@ async fn flow_log_archiver_refuses_a_public_bucket() {
     let moto = moto().await;
     let s3 = moto.s3().await;
     let seeded = seed_flow_logs(moto).await;
-    let bucket = unique("e2e-public-archive");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("CreateBucket");
-    let policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
-            "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*"),
-        }],
-    });
-    s3.put_bucket_policy()
-        .bucket(&bucket)
-        .policy(policy.to_string())
-        .send()
-        .await
-        .expect("PutBucketPolicy");
-    // Blocked afterwards (S3 refuses a public policy once BlockPublicPolicy is on): the block check
-    // passes, the policy check must still refuse the bucket.
-    s3.put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutPublicAccessBlock");
-    let endpoints = Endpoints::new(None).await;
+    // Public read by policy, blocked afterwards: the block check passes, the policy check must refuse it.
+    let bucket = public_policy_bucket(&s3, "e2e-public-archive").await;
+    let endpoints = Endpoints::local(None).await;
     let lambda = spawn(
         "flow-log-archiver",
         &endpoints.env(&[
@@ -1292,8 +1083,8 @@ async fn flow_log_archiver_retries_contacts_whose_logs_have_not_arrived() {
     let moto = moto().await;
     let s3 = moto.s3().await;
     let seeded = seed_flow_logs(moto).await;
-    let bucket = safe_bucket(&s3).await;
-    let endpoints = Endpoints::new(None).await;
+    let bucket = safe_bucket(&s3, "e2e-flow-archive").await;
+    let endpoints = Endpoints::local(None).await;
     let no_logs = with_contact_id(
         seeded.disconnected.clone(),
         "5d0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
@@ -1343,7 +1134,7 @@ async fn flow_log_archiver_retries_contacts_whose_logs_have_not_arrived() {
 /// crashing; the process is still alive afterwards.
 #[tokio::test]
 async fn every_binary_starts_and_survives_garbage() {
-    let endpoints = Endpoints::new(None).await;
+    let endpoints = Endpoints::local(None).await;
     for binary in [
         "queue-depth",
         "deny-list-flow",
