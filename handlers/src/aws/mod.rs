@@ -99,19 +99,7 @@ pub fn classify_code(
 }
 
 /// Full error chain for messages (the SDK's `Display` only prints the top level).
-pub struct DisplayErrorContext<'a, E>(pub &'a E);
-
-impl<E: std::error::Error> std::fmt::Display for DisplayErrorContext<'_, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
-}
+pub use aws_sdk_connect::error::DisplayErrorContext;
 
 /// The queue-depth capability on Connect and OpenSearch. Without `OPENSEARCH_ENDPOINT` the index
 /// port answers every call with an error naming the variable (other capabilities still work).
