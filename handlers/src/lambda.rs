@@ -70,6 +70,19 @@ pub fn parse_event(payload: Value) -> Result<Event, Failure> {
     Event::from_value(payload).map_err(|e| Failure::from(HandlerError::MalformedEvent(e)))
 }
 
+/// Log a received event: its id, contact id, event type and whether it is a replay (never the
+/// payload, which may hold personal data).
+pub fn log_event(what: &str, event: &Event) {
+    let contact = event.contact();
+    lambda_runtime::tracing::info!(
+        event_id = event.id().unwrap_or("-"),
+        contact_id = contact.map(|c| c.contact_id.as_str()),
+        event_type = contact.map(|c| c.event_type.as_str()),
+        replay = event.is_replay(),
+        "{what}"
+    );
+}
+
 /// Print one CloudWatch embedded-metric-format line (counts) on stdout, dimension `Function`.
 pub fn emit_metrics(function: &str, counts: &[(&str, u64)]) {
     if counts.is_empty() {

@@ -7,9 +7,9 @@ use connect_events_core::deny_list::{DenyListService, EnforceOutcome};
 use connect_events_core::settings::Settings;
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{
-    emit_metrics, init_tracing, parse_event, report_failure, Failure,
+    emit_metrics, init_tracing, log_event, parse_event, report_failure, Failure,
 };
-use lambda_runtime::{service_fn, tracing, LambdaEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 
 const FUNCTION: &str = "deny-list-enforcer";
@@ -21,14 +21,7 @@ async fn handle(
 ) -> Result<Value, Failure> {
     let outcome = async {
         let event = parse_event(event.payload)?;
-        let contact = event.contact();
-        tracing::info!(
-            event_id = event.id().unwrap_or("-"),
-            contact_id = contact.map(|c| c.contact_id.as_str()),
-            event_type = contact.map(|c| c.event_type.as_str()),
-            replay = event.is_replay(),
-            "deny-list enforcement"
-        );
+        log_event("deny-list enforcement", &event);
         let allow_stop = !event.is_replay() || stop_replayed;
         Ok::<_, Failure>(service.enforce(&event, Utc::now(), allow_stop).await?)
     }

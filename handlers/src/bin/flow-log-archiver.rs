@@ -7,9 +7,9 @@ use connect_events_core::settings::Settings;
 use connect_events_core::HandlerError;
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{
-    emit_metrics, init_tracing, parse_event, report_failure, Failure,
+    emit_metrics, init_tracing, log_event, parse_event, report_failure, Failure,
 };
-use lambda_runtime::{service_fn, tracing, LambdaEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 
 const FUNCTION: &str = "flow-log-archiver";
@@ -17,10 +17,13 @@ const FUNCTION: &str = "flow-log-archiver";
 async fn handle(archiver: &FlowLogArchiver, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let outcome = async {
         let event = parse_event(event.payload)?;
-        let contact = event
-            .contact()
-            .ok_or_else(|| HandlerError::InvalidInput(format!("expected a contact event, got {:?}", event.envelope.detail_type)))?;
-        tracing::info!(event_id = event.id().unwrap_or("-"), contact_id = %contact.contact_id, event_type = %contact.event_type, "archiving flow logs");
+        let contact = event.contact().ok_or_else(|| {
+            HandlerError::InvalidInput(format!(
+                "expected a contact event, got {:?}",
+                event.envelope.detail_type
+            ))
+        })?;
+        log_event("archiving flow logs", &event);
         let request = ArchiveRequest::from_event(&event, contact)?;
         Ok::<_, Failure>(archiver.archive(&request, Utc::now()).await?)
     }

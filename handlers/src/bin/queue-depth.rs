@@ -5,9 +5,9 @@ use connect_events_core::queue_depth::{QueueDepthOutcome, QueueDepthService};
 use connect_events_core::settings::Settings;
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{
-    emit_metrics, init_tracing, parse_event, report_failure, Failure,
+    emit_metrics, init_tracing, log_event, parse_event, report_failure, Failure,
 };
-use lambda_runtime::{service_fn, tracing, LambdaEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 
 const FUNCTION: &str = "queue-depth";
@@ -19,13 +19,7 @@ async fn handle(
 ) -> Result<Value, Failure> {
     let result = async {
         let event = parse_event(event.payload)?;
-        let contact = event.contact();
-        tracing::info!(
-            event_id = event.id().unwrap_or("-"),
-            contact_id = contact.map(|c| c.contact_id.as_str()),
-            event_type = contact.map(|c| c.event_type.as_str()),
-            "queue-depth event"
-        );
+        log_event("queue-depth event", &event);
         Ok::<_, Failure>(
             service
                 .on_event_live(&event, &SystemClock, settings.queue_depth_max_wait)
