@@ -47,23 +47,35 @@ fn replay_json(state: &Path, extra: &[&str], paths: &[&Path]) -> (Value, i32) {
     (report, out.status.code().unwrap_or(-1))
 }
 
-fn tree_digest(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
+/// Every file below `dir`, in name order.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
-                walk(base, &p, out);
+                stack.push(p);
             } else {
-                out.insert(
-                    p.strip_prefix(base).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
+                out.push(p);
             }
         }
     }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
+    out.sort();
     out
+}
+
+/// Relative path → content of every file below `dir`.
+fn tree_digest(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -293,17 +305,7 @@ fn archives_hold_exactly_each_contacts_distinct_entries() {
             .insert(e.canonical_json().to_string());
     }
     let s3 = state.join("s3");
-    let mut files = Vec::new();
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(d).unwrap().flatten() {
-            if e.path().is_dir() {
-                walk(&e.path(), out)
-            } else {
-                out.push(e.path())
-            }
-        }
-    }
-    walk(&s3, &mut files);
+    let files = files_under(&s3);
     assert_eq!(files.len(), 4);
     for f in files {
         let mut text = String::new();
