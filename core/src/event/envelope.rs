@@ -157,19 +157,6 @@ impl Event {
     pub fn is_replay(&self) -> bool {
         self.envelope.replay_name.is_some()
     }
-
-    /// A key identifying the business fact, for de-duplication when ids differ (replays may assign
-    /// new ids): `contactId/eventType/queue`.
-    pub fn business_key(&self) -> Option<String> {
-        self.contact().map(|c| {
-            format!(
-                "{}/{}/{}",
-                c.contact_id,
-                c.event_type,
-                c.queue_id().unwrap_or("-")
-            )
-        })
-    }
 }
 
 pub(crate) fn json_kind(v: &Value) -> &'static str {

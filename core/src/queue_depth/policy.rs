@@ -282,13 +282,6 @@ impl QueueDepthService {
         }
         Ok(queues)
     }
-
-    /// Forget cached queue lists (after queues were added).
-    pub fn clear_queue_cache(&self) {
-        if let Ok(mut cache) = self.queues.lock() {
-            cache.clear();
-        }
-    }
 }
 
 /// The trigger of a trailing refresh: names the contact (or event kind) it covers.
