@@ -131,7 +131,7 @@ impl Report {
         }
         let _ = writeln!(s, "\nrules (distinct events routed)");
         for (k, v) in &self.rules {
-            let _ = writeln!(s, "  {k:<40} {v:>6}");
+            let _ = writeln!(s, "  {k:<52} {v:>6}");
         }
         let q = &self.actions.queue_depth;
         let d = &self.actions.deny_list;
