@@ -321,3 +321,29 @@ fn shift_event(mut event: Value, shift_ms: i64) -> Value {
     walk(&mut event["detail"], shift_ms);
     event
 }
+
+/// The id of the `i`-th queue made by [`standard_queues`]: `q-000`, `q-001`, …
+pub fn queue_id(i: usize) -> String {
+    format!("q-{i:03}")
+}
+
+/// Adds `n` STANDARD queues (`q-000`… named `Queue 000`…) to the fake's `instance` and returns
+/// them as the metrics port's queue references.
+pub fn standard_queues(
+    fake: &ConnectFake,
+    instance: &str,
+    n: usize,
+) -> Vec<connect_events_core::queue_depth::QueueRef> {
+    (0..n)
+        .map(|i| {
+            let id = queue_id(i);
+            let name = format!("Queue {i:03}");
+            let arn = fake.add_queue(instance, &id, Some(&name), "STANDARD");
+            connect_events_core::queue_depth::QueueRef {
+                id,
+                arn: Some(arn),
+                name: Some(name),
+            }
+        })
+        .collect()
+}

@@ -27,6 +27,7 @@ use connect_events_handlers::aws::connect::{
 };
 use connect_events_tests::connect_fake::{instance_arn, ConnectFake, FakeMetrics};
 use connect_events_tests::fixture_json;
+use connect_events_tests::seed::{queue_id, standard_queues};
 use serde_json::{json, Value};
 
 /// The fixtures' Connect instance.
@@ -41,24 +42,9 @@ async fn adapter(fake: &ConnectFake) -> ConnectAdapter {
     ConnectAdapter::new(&fake.sdk_config().await)
 }
 
-fn queue_id(i: usize) -> String {
-    format!("q-{i:03}")
-}
-
 /// Adds `n` STANDARD queues `q-000`… and returns them as the port's queue references.
 fn add_standard_queues(fake: &ConnectFake, n: usize) -> Vec<QueueRef> {
-    (0..n)
-        .map(|i| {
-            let id = queue_id(i);
-            let name = format!("Queue {i}");
-            let arn = fake.add_queue(INSTANCE, &id, Some(&name), "STANDARD");
-            QueueRef {
-                id,
-                arn: Some(arn),
-                name: Some(name),
-            }
-        })
-        .collect()
+    standard_queues(fake, INSTANCE, n)
 }
 
 /// The row the adapter must produce for a queue/channel whose fake metrics are `m`.

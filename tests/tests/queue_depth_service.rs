@@ -26,6 +26,7 @@ use connect_events_tests::connect_fake::{
     instance_arn, queue_arn, ConnectFake, FakeMetrics, ACCOUNT_ID, REGION,
 };
 use connect_events_tests::harness::{osmem, unique};
+use connect_events_tests::seed::{queue_id, standard_queues};
 use opensearch::indices::IndicesExistsParts;
 use serde_json::json;
 
@@ -65,25 +66,10 @@ fn set_snapshot(fake: &ConnectFake, offset_ms: i64) {
     fake.set_snapshot_time((BASE_MS + offset_ms) as f64 / 1000.0);
 }
 
-fn queue_id(i: usize) -> String {
-    format!("q-{i:03}")
-}
-
 /// Adds `n` STANDARD queues `q-000`… named `Queue 000`…, plus one AGENT queue that must be ignored.
 fn add_queues(fake: &ConnectFake, n: usize) -> Vec<QueueRef> {
     fake.add_queue(INSTANCE, "agent-queue-1", None, "AGENT");
-    (0..n)
-        .map(|i| {
-            let id = queue_id(i);
-            let name = format!("Queue {i:03}");
-            let arn = fake.add_queue(INSTANCE, &id, Some(&name), "STANDARD");
-            QueueRef {
-                id,
-                arn: Some(arn),
-                name: Some(name),
-            }
-        })
-        .collect()
+    standard_queues(fake, INSTANCE, n)
 }
 
 /// The metrics the test believes the fake holds, per (queue id, channel); absent = idle.

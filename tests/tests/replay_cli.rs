@@ -25,6 +25,24 @@ fn cli(args: &[&str]) -> Output {
         .expect("run connect-events")
 }
 
+/// The queue-depth documents of a state directory (`queue-depth show --format json`).
+fn queue_depth_docs(state: &Path) -> Value {
+    let out = cli(&[
+        "queue-depth",
+        "show",
+        "--format",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn replay_json(state: &Path, extra: &[&str], paths: &[&Path]) -> (Value, i32) {
     let mut args = vec![
         "replay",
@@ -206,15 +224,7 @@ fn replaying_twice_leaves_identical_state() {
     let other_state = shuffled_dir.join("state");
     replay_json(&other_state, &args, &[&shuffled]);
     let show = |s: &Path| -> Vec<(String, String, u64)> {
-        let out = cli(&[
-            "queue-depth",
-            "show",
-            "--format",
-            "json",
-            "--state-dir",
-            s.to_str().unwrap(),
-        ]);
-        let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let docs = queue_depth_docs(s);
         docs.as_array()
             .unwrap()
             .iter()
@@ -257,16 +267,7 @@ fn queue_depth_show_reports_contacts_still_waiting() {
             *expected.get_mut(queue).unwrap() += 1;
         }
     }
-    let out = cli(&[
-        "queue-depth",
-        "show",
-        "--format",
-        "json",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
-    let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let docs = queue_depth_docs(&state);
     let mut got: BTreeMap<String, u64> = BTreeMap::new();
     for d in docs.as_array().unwrap() {
         *got.entry(d["queueId"].as_str().unwrap().to_string())
