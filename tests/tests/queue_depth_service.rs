@@ -184,10 +184,22 @@ fn contact_event(kind: &str, contact_id: &str, queue: &str, offset_ms: i64) -> E
 /// One Lambda container: the policy over its own adapters (own SDK client, own queue cache, own
 /// `ensure_ready`), sharing the fake and the OpenSearch index `index` with the others.
 async fn container(fake: &ConnectFake, index: &str) -> QueueDepthService {
+    container_with_interval(fake, index, 1000).await
+}
+
+/// A container whose `QUEUE_DEPTH_MIN_INTERVAL_MS` is `interval_ms`.
+async fn container_with_interval(
+    fake: &ConnectFake,
+    index: &str,
+    interval_ms: i64,
+) -> QueueDepthService {
     QueueDepthService::new(
         Box::new(ConnectAdapter::from_client(fake.client().await)),
         Box::new(OpenSearchIndex::new(osmem().await.client(), index)),
-        QueueDepthConfig::default(),
+        QueueDepthConfig {
+            min_interval: chrono::Duration::milliseconds(interval_ms),
+            ..QueueDepthConfig::default()
+        },
     )
 }
 
@@ -564,7 +576,7 @@ async fn duplicated_and_out_of_order_events_converge_and_stale_snapshots_never_w
             );
         }
         let last = order.iter().map(|d| d.slot).max().unwrap_or_default();
-        assert_index_kept(&name, &docs, Some(BASE_MS / 1000 + last)).await;
+        assert_index_kept(&name, &docs, Some(BASE_MS + last * 1000)).await;
         finals.push(figures_only(&docs));
     }
     assert_eq!(finals[0], finals[1], "both delivery orders converge");
@@ -693,7 +705,7 @@ async fn concurrent_containers_coalesce_to_one_refresh_per_slot_and_one_trailing
         "{late:?}"
     );
     assert_eq!(fake.calls(METRICS_OP), 2);
-    assert_index_kept(&name, &docs, Some(slot + 1)).await;
+    assert_index_kept(&name, &docs, Some(slot + 1000)).await;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -758,7 +770,7 @@ async fn throttling_is_retried_and_persistent_throttling_leaves_the_index_untouc
         figures_only(&after),
         expected_docs(&queues, &figures(&queues, 2), 71_007)
     );
-    assert_index_kept(&name, &after, Some(BASE_MS / 1000 + 72)).await;
+    assert_index_kept(&name, &after, Some(BASE_MS + 72_000)).await;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -798,4 +810,63 @@ async fn an_instance_connect_does_not_know_is_an_error_that_writes_nothing() {
     assert_eq!(service.index().try_claim(UNKNOWN, slot).await, Ok(false));
     assert_eq!(service.index().try_claim(UNKNOWN, slot + 1).await, Ok(true));
     assert_index_kept(&name, &BTreeMap::new(), None).await;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Changing QUEUE_DEPTH_MIN_INTERVAL_MS with live leases
+// ---------------------------------------------------------------------------------------------------
+
+/// Events every 500 ms from `from_ms` to `to_ms` (exclusive) into `service`; returns the offsets
+/// (ms) at which a refresh ran (the others coalesced).
+async fn drive(service: &QueueDepthService, queue: &str, from_ms: i64, to_ms: i64) -> Vec<i64> {
+    let mut refreshed = Vec::new();
+    let mut t = from_ms;
+    while t < to_ms {
+        let event = contact_event("QUEUED", &format!("c-{t}"), queue, t);
+        match service.on_event(&event, time!(t)).await {
+            Ok(QueueDepthOutcome::Refreshed { .. }) => refreshed.push(t),
+            Ok(QueueDepthOutcome::Coalesced { .. }) => {}
+            other => panic!("event at +{t} ms: {other:?}"),
+        }
+        t += 500;
+    }
+    refreshed
+}
+
+#[tokio::test]
+async fn raising_and_lowering_the_interval_with_live_leases_keeps_refreshing_at_the_new_rate() {
+    let fake = ConnectFake::start();
+    let queues = add_queues(&fake, 2);
+    set_figures(&fake, &figures(&queues, 1));
+    set_snapshot(&fake, 1_000);
+    let name = unique("qd-svc-interval");
+    let queue = queue_id(0);
+
+    // Minute 0-10 s at the default 1 s interval: a refresh every second.
+    let one_s = container_with_interval(&fake, &name, 1_000).await;
+    let before = drive(&one_s, &queue, 100, 10_100).await;
+    assert_eq!(before.len(), 10, "1 s interval: {before:?}");
+
+    // The stack is redeployed with a 5 s interval while the 1 s lease is live: refreshes go on,
+    // one per 5 s (a slot-number version made every later claim lose, for years).
+    let five_s = container_with_interval(&fake, &name, 5_000).await;
+    let raised = drive(&five_s, &queue, 10_100, 40_100).await;
+    assert_eq!(
+        raised,
+        vec![10_100, 15_100, 20_100, 25_100, 30_100, 35_100],
+        "5 s interval after 1 s: one refresh per 5 s slot"
+    );
+
+    // Lowered back to 1 s: the next 1 s slot after the last 5 s claim wins, then every second.
+    let lowered = drive(&one_s, &queue, 40_100, 50_100).await;
+    assert_eq!(lowered.len(), 10, "1 s interval after 5 s: {lowered:?}");
+    assert_eq!(lowered[0], 40_100, "the first 1 s slot after the 5 s claim wins");
+
+    // A CLI with a 2 s interval against the same lease (replay --backend aws) refreshes once per
+    // 2 s slot and does not block the stack's claims afterwards.
+    let cli = container_with_interval(&fake, &name, 2_000).await;
+    let cli_runs = drive(&cli, &queue, 50_100, 54_100).await;
+    assert_eq!(cli_runs, vec![50_100, 52_100], "2 s slots after the 1 s claim of 49 s");
+    let stack_again = drive(&one_s, &queue, 54_100, 56_100).await;
+    assert_eq!(stack_again.len(), 2, "the stack goes on after the CLI: {stack_again:?}");
 }

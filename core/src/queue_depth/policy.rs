@@ -2,10 +2,16 @@
 //!
 //! **Budget.** `GetCurrentMetricData` allows 5 requests/s per account and Region, shared by every
 //! tool. Lambda runs many containers at once, so coalescing cannot live in memory: each refresh first
-//! claims the *slot* `floor(now / min_interval)` of its instance in the index (a lease document
-//! written with external version = slot). One claimant per slot wins and calls Connect; the others
-//! are *coalesced*. So an instance costs at most one refresh per `min_interval` (default 1 s) however
-//! many events arrive (a refresh of more than 100 queues costs one call per chunk and page).
+//! claims the *slot* of `now` of its instance in the index: the interval `[start, start +
+//! min_interval)` aligned on `min_interval` in wall-clock milliseconds, claimed by a lease document
+//! written with external version = `start` in epoch ms. One claimant per slot wins and calls Connect;
+//! the others are *coalesced*. Versions are instants, not slot numbers, so claims made with different
+//! intervals (a changed `QUEUE_DEPTH_MIN_INTERVAL_MS`, a CLI with another setting than the stack)
+//! stay comparable: a claim wins iff its slot starts after the newest claimed slot start. So an
+//! instance costs at most one refresh per `min_interval` (default 1 s) however many events arrive
+//! (a refresh of more than 100 queues costs one call per chunk and page). After an interval change
+//! the first claim at the new interval wins as soon as its slot starts after the last slot claimed
+//! at the old one (at most one new interval later), then refreshes run at the new rate.
 //!
 //! **Freshness.** A coalesced event happened after the winner of its slot may have taken its
 //! snapshot, so it asks for a *trailing* refresh: the Lambda handler claims the next slot at once.
@@ -109,15 +115,20 @@ impl QueueDepthService {
         self.index.as_ref()
     }
 
-    /// The slot a moment falls in.
+    /// The slot a moment falls in, as its lease version: the slot's start in epoch milliseconds,
+    /// `floor(at / min_interval) * min_interval`. Comparable across intervals (see the module docs).
     pub fn slot(&self, at: DateTime<Utc>) -> i64 {
-        let ms = self.config.min_interval.num_milliseconds().max(1);
-        at.timestamp_millis().div_euclid(ms)
+        let ms = self.interval_ms();
+        at.timestamp_millis().div_euclid(ms).saturating_mul(ms)
     }
 
-    fn slot_start(&self, slot: i64) -> DateTime<Utc> {
-        let ms = self.config.min_interval.num_milliseconds().max(1);
-        Utc.timestamp_millis_opt(slot.saturating_mul(ms))
+    fn interval_ms(&self) -> i64 {
+        self.config.min_interval.num_milliseconds().max(1)
+    }
+
+    /// The start of the slot after the one starting at `slot`.
+    fn next_slot_start(&self, slot: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(slot.saturating_add(self.interval_ms()))
             .single()
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
@@ -217,7 +228,7 @@ impl QueueDepthService {
         if !self.index.try_claim(instance, slot).await? {
             return Ok(QueueDepthOutcome::Coalesced {
                 instance_id: instance.to_string(),
-                retry_at: self.slot_start(slot + 1),
+                retry_at: self.next_slot_start(slot),
                 trigger,
             });
         }

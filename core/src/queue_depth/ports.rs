@@ -41,7 +41,10 @@ pub trait QueueDepthIndex: Send + Sync {
     /// Every document of the index.
     async fn documents(&self) -> Result<Vec<QueueDepthDoc>, PortError>;
 
-    /// Claim the refresh slot `slot` of an instance. Exactly one caller per slot wins, across all
-    /// containers: the claim is a conditional write of a lease document (external version = slot).
-    async fn try_claim(&self, instance_id: &str, slot: i64) -> Result<bool, PortError>;
+    /// Claim the refresh slot starting at `slot_start_ms` (epoch milliseconds) of an instance: the
+    /// claim wins iff no claim of this or a later slot start was made, across all containers (a
+    /// conditional write of a lease document, external version = `slot_start_ms`). Exactly one
+    /// caller per slot wins; versions are instants, so claims made with different refresh
+    /// intervals compare correctly.
+    async fn try_claim(&self, instance_id: &str, slot_start_ms: i64) -> Result<bool, PortError>;
 }

@@ -49,13 +49,24 @@
 //!
 //! # Slot lease
 //!
-//! `try_claim(instance, slot)` indexes the lease document `<index>-leases/_doc/<instance>` with
-//! `version = slot`, `version_type = external`. Because an external-version write succeeds only when
-//! its version is higher than the stored one, and OpenSearch serialises writes to one document id
-//! on its primary shard, among any number of concurrent claims of the same slot exactly one stores
-//! version `slot` (201/200 → won) and all others see `slot >= slot` (409 → lost). A later slot has a
-//! single new winner; a claim of an older slot than the stored one always loses. So every slot number
-//! of an instance is won at most once across all Lambda containers.
+//! `try_claim(instance, slot_start_ms)` indexes the lease document `<index>-leases/_doc/<instance>`
+//! with `version = slot_start_ms` (the start of the refresh slot in epoch milliseconds, aligned on
+//! the caller's `QUEUE_DEPTH_MIN_INTERVAL_MS`), `version_type = external`. Because an
+//! external-version write succeeds only when its version is higher than the stored one, and
+//! OpenSearch serialises writes to one document id on its primary shard, among any number of
+//! concurrent claims of the same slot exactly one stores it (201/200 → won) and all others see
+//! `start >= start` (409 → lost). A later slot has a single new winner; a claim of an older slot than
+//! the stored one always loses. So every slot of an instance is won at most once across all Lambda
+//! containers.
+//!
+//! The version is an instant, not a slot number, so claims made with different intervals compare
+//! as times do: after raising the interval from 1 s to 5 s, the first 5 s slot that starts after
+//! the last 1 s claim wins (at most 5 s later) and refreshes continue every 5 s; after lowering it,
+//! the next 1 s slot after the last 5 s claim wins. (A version that counted slots, `now / interval`,
+//! made every claim after a raise lose for years.) Leases written by older releases hold slot
+//! numbers, far below any epoch-ms version, so the first claim after an upgrade wins. The lease
+//! document keeps its `slot` field (now the slot start in ms), so indices created by older releases
+//! (strict mapping) accept it.
 //!
 //! Limits: each container derives the slot from its own clock, so clock skew only shifts *which*
 //! container wins a slot and when (a container running ahead can claim a slot early, and the others
@@ -418,11 +429,11 @@ impl QueueDepthIndex for OpenSearchIndex {
         }
         if slot < 0 {
             return Err(rejected(format!(
-                "try_claim {instance_id}: slot {slot} is negative (external versions are >= 0)"
+                "try_claim {instance_id}: slot start {slot} ms is negative (external versions are >= 0)"
             )));
         }
         self.ensure_ready().await?;
-        let context = format!("PUT {}/_doc/{instance_id} (slot {slot})", self.leases);
+        let context = format!("PUT {}/_doc/{instance_id} (slot start {slot} ms)", self.leases);
         let lease = json!({
             "instanceId": instance_id,
             "slot": slot,
