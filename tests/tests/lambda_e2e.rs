@@ -1116,7 +1116,7 @@ async fn flow_log_archiver_retries_contacts_whose_logs_have_not_arrived() {
     assert_observability(&lambda, "flow-log-archiver", &[&unsettled, &malformed]);
     drop(lambda);
 
-    // With the Lambda default (5 minutes) the same contact is given up on.
+    // With the Lambda default (2 minutes) the same contact is given up on.
     let lambda = spawn("flow-log-archiver", &env(None));
     let (skipped, response) = respond(&lambda, &no_logs);
     assert_eq!(response["outcome"], json!("skipped_no_logs"), "{response}");

@@ -96,6 +96,18 @@ fn tree_digest(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// A user replaying their archive without flow logs at hand: every disconnect finds no logs, which
+/// is `skipped_no_logs` (grace 0 in replay), not a retryable error and not a failed replay.
+#[test]
+fn sample_archive_without_flow_logs_replays_cleanly() {
+    let state = temp_dir("replay-no-flow-logs");
+    let archive = fixture("events/sample-archive.ndjson");
+    let (report, code) = replay_json(&state, &[], &[&archive]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["events"]["valid"], 40, "{report}");
+}
+
 #[test]
 fn sample_archive_report_is_complete_and_consistent() {
     let state = temp_dir("replay-sample");

@@ -6,7 +6,11 @@
 //! the source until the entry count is stable for one poll interval (bounded by `settle_polls`).
 //! When nothing is found yet and the contact ended less than `no_logs_grace` ago, it fails with the
 //! retryable [`HandlerError::NotSettled`] so Lambda's asynchronous retries come back later; after the
-//! grace period it records `skipped_no_logs`. Archives are always merged with what is stored
+//! grace period it records `skipped_no_logs`. The Lambda's grace ([`LAMBDA_NO_LOGS_GRACE`]) is
+//! shorter than the time to Lambda's last asynchronous retry ([`LAMBDA_LAST_RETRY_AFTER`]), so a
+//! contact whose flow has no logging ends as `skipped_no_logs` on the last attempt instead of in the
+//! dead-letter queue. A grace of zero (replay) never retries, even when the disconnect timestamp
+//! (milliseconds) lies after the envelope's `time` (whole seconds). Archives are always merged with what is stored
 //! (compare-and-swap on the ETag), so late lines and replays only ever add lines.
 
 use std::collections::BTreeMap;
@@ -22,6 +26,15 @@ use super::ports::{
 };
 use crate::error::{HandlerError, PortError};
 use crate::event::{ContactDetail, Event};
+
+/// Lambda retries a failed asynchronous invocation twice: about one minute after the first attempt,
+/// then about two minutes after the second (AWS Lambda, "Asynchronous invocation"). So the last
+/// attempt comes at least this long after the first.
+pub const LAMBDA_LAST_RETRY_AFTER: Duration = Duration::minutes(3);
+
+/// The Lambda's default `no_logs_grace`: the first two attempts (contact age ≈ 0 and ≈ 1 min) wait
+/// for late logs, the last (≥ 3 min) decides `skipped_no_logs`, with a minute of margin either way.
+pub const LAMBDA_NO_LOGS_GRACE: Duration = Duration::minutes(2);
 
 /// Settings of the archiver.
 #[derive(Debug, Clone)]
@@ -229,7 +242,8 @@ impl FlowLogArchiver {
         };
         let entries = self.settled_entries(&query).await?;
         if entries.is_empty() {
-            if now - anchor_end < self.config.no_logs_grace {
+            let grace = self.config.no_logs_grace;
+            if grace > Duration::zero() && now - anchor_end < grace {
                 return Err(HandlerError::NotSettled {
                     contact_id: req.contact_id.clone(),
                     detail: "no flow-log entries yet".into(),
@@ -433,5 +447,121 @@ mod tests {
         let err = check_posture("b", &acl).unwrap_err();
         assert!(!err.retryable());
         assert_eq!(err.error_type(), "UnsafeBucket");
+    }
+
+    /// A flow whose contact has no logging: the source never has entries; nothing is stored.
+    struct NoLogs;
+
+    #[async_trait::async_trait]
+    impl FlowLogSource for NoLogs {
+        async fn entries(
+            &self,
+            _: &FlowLogQuery,
+        ) -> Result<Vec<super::super::FlowLogEntry>, PortError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ArchiveStore for NoLogs {
+        async fn bucket_posture(&self, _: &str) -> Result<BucketPosture, PortError> {
+            unreachable!("nothing to archive: the bucket is not read")
+        }
+        async fn get(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<super::super::ports::StoredObject>, PortError> {
+            unreachable!("nothing to archive")
+        }
+        async fn put(&self, _: &ArchiveObject, _: PutCondition) -> Result<(), PortError> {
+            unreachable!("nothing to archive")
+        }
+        fn locate(&self, bucket: &str, key: &str) -> ArchiveLocation {
+            ArchiveLocation {
+                uri: format!("s3://{bucket}/{key}"),
+                console_url: None,
+                download_command: None,
+            }
+        }
+    }
+
+    fn no_logs_archiver(grace: Duration) -> FlowLogArchiver {
+        FlowLogArchiver::new(
+            Box::new(NoLogs),
+            Box::new(NoLogs),
+            FlowLogConfig {
+                log_group: Some("/aws/connect/test".into()),
+                no_logs_grace: grace,
+                settle_interval: std::time::Duration::ZERO,
+                ..FlowLogConfig::default()
+            },
+        )
+    }
+
+    fn ended_at(ended: DateTime<Utc>) -> ArchiveRequest {
+        ArchiveRequest {
+            instance_id: "i-1".into(),
+            contact_id: "c-1".into(),
+            account_id: "123456789012".into(),
+            related: vec![],
+            started: Some(ended - Duration::minutes(3)),
+            ended: Some(ended),
+            window: None,
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Lambda's timeline for a contact without logs: the event arrives seconds after the
+    /// disconnect; a failed attempt is retried after ~1 min, then after ~2 more minutes (delays
+    /// vary: try the earliest and a late timeline). The first two attempts wait for late logs, the
+    /// last one ends as `skipped_no_logs`: nothing reaches the dead-letter queue.
+    #[tokio::test]
+    async fn a_contact_without_logs_is_skipped_on_lambdas_last_retry_not_dead_lettered() {
+        let archiver = no_logs_archiver(LAMBDA_NO_LOGS_GRACE);
+        let ended = at("2025-06-10T14:05:00.250Z");
+        let req = ended_at(ended);
+        for (first, retry1, retry2) in [(2, 60, 120), (1, 62, 125), (20, 90, 240)] {
+            let first_at = ended + Duration::seconds(first);
+            let second_at = first_at + Duration::seconds(retry1);
+            let third_at = second_at + Duration::seconds(retry2);
+            assert!(third_at - first_at >= LAMBDA_LAST_RETRY_AFTER);
+            for attempt in [first_at, second_at] {
+                let err = archiver.archive(&req, attempt).await.unwrap_err();
+                assert_eq!(err.error_type(), "FlowLogsNotSettled");
+                assert!(err.retryable());
+            }
+            assert_eq!(
+                archiver.archive(&req, third_at).await.ok(),
+                Some(ArchiveOutcome::SkippedNoLogs {
+                    contact_id: "c-1".into()
+                }),
+                "the last retry ({first}+{retry1}+{retry2} s) decides"
+            );
+        }
+        assert!(
+            LAMBDA_NO_LOGS_GRACE + Duration::minutes(1) <= LAMBDA_LAST_RETRY_AFTER,
+            "a minute of margin before the last retry"
+        );
+    }
+
+    /// Replay: grace 0 and "now" = the envelope's whole-second `time`, which can lie before the
+    /// contact's millisecond disconnect timestamp (negative age). No retryable error.
+    #[tokio::test]
+    async fn grace_zero_never_retries_even_with_a_negative_age() {
+        let archiver = no_logs_archiver(Duration::zero());
+        let ended = at("2025-06-10T14:05:00.250Z");
+        let outcome = archiver
+            .archive(&ended_at(ended), at("2025-06-10T14:05:00Z"))
+            .await;
+        assert_eq!(
+            outcome.ok(),
+            Some(ArchiveOutcome::SkippedNoLogs {
+                contact_id: "c-1".into()
+            })
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Lambda: archive a contact's flow logs to S3 when it disconnects or signals an error.
-//! Unsettled logs fail with the retryable `FlowLogsNotSettled`, so Lambda retries later.
+//! Unsettled logs fail with the retryable `FlowLogsNotSettled`, so Lambda retries later; a contact
+//! still without logs on Lambda's last retry is `skipped_no_logs` (see `flow_logs::LAMBDA_NO_LOGS_GRACE`).
 
 use chrono::Utc;
-use connect_events_core::flow_logs::{ArchiveOutcome, ArchiveRequest, FlowLogArchiver};
+use connect_events_core::flow_logs::{self, ArchiveOutcome, ArchiveRequest, FlowLogArchiver};
 use connect_events_core::settings::Settings;
 use connect_events_core::HandlerError;
 use connect_events_handlers::aws::{self, config};
@@ -69,7 +70,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         settings.flow_logs.settle_polls = 3;
     }
     if std::env::var_os("FLOW_LOGS_NO_LOGS_GRACE_S").is_none() {
-        settings.flow_logs.no_logs_grace = chrono::Duration::minutes(5);
+        settings.flow_logs.no_logs_grace = flow_logs::LAMBDA_NO_LOGS_GRACE;
     }
     let sdk = config::load(config::CallProfile::BACKGROUND).await;
     let archiver = aws::flow_log_archiver(&sdk, &settings);
