@@ -860,13 +860,24 @@ async fn raising_and_lowering_the_interval_with_live_leases_keeps_refreshing_at_
     // Lowered back to 1 s: the next 1 s slot after the last 5 s claim wins, then every second.
     let lowered = drive(&one_s, &queue, 40_100, 50_100).await;
     assert_eq!(lowered.len(), 10, "1 s interval after 5 s: {lowered:?}");
-    assert_eq!(lowered[0], 40_100, "the first 1 s slot after the 5 s claim wins");
+    assert_eq!(
+        lowered[0], 40_100,
+        "the first 1 s slot after the 5 s claim wins"
+    );
 
     // A CLI with a 2 s interval against the same lease (replay --backend aws) refreshes once per
     // 2 s slot and does not block the stack's claims afterwards.
     let cli = container_with_interval(&fake, &name, 2_000).await;
     let cli_runs = drive(&cli, &queue, 50_100, 54_100).await;
-    assert_eq!(cli_runs, vec![50_100, 52_100], "2 s slots after the 1 s claim of 49 s");
+    assert_eq!(
+        cli_runs,
+        vec![50_100, 52_100],
+        "2 s slots after the 1 s claim of 49 s"
+    );
     let stack_again = drive(&one_s, &queue, 54_100, 56_100).await;
-    assert_eq!(stack_again.len(), 2, "the stack goes on after the CLI: {stack_again:?}");
+    assert_eq!(
+        stack_again.len(),
+        2,
+        "the stack goes on after the CLI: {stack_again:?}"
+    );
 }

@@ -433,7 +433,10 @@ impl QueueDepthIndex for OpenSearchIndex {
             )));
         }
         self.ensure_ready().await?;
-        let context = format!("PUT {}/_doc/{instance_id} (slot start {slot} ms)", self.leases);
+        let context = format!(
+            "PUT {}/_doc/{instance_id} (slot start {slot} ms)",
+            self.leases
+        );
         let lease = json!({
             "instanceId": instance_id,
             "slot": slot,
