@@ -842,7 +842,7 @@ async fn raising_and_lowering_the_interval_with_live_leases_keeps_refreshing_at_
     let name = unique("qd-svc-interval");
     let queue = queue_id(0);
 
-    // Minute 0-10 s at the default 1 s interval: a refresh every second.
+    // Seconds 0-10 at the default 1 s interval: a refresh every second.
     let one_s = container_with_interval(&fake, &name, 1_000).await;
     let before = drive(&one_s, &queue, 100, 10_100).await;
     assert_eq!(before.len(), 10, "1 s interval: {before:?}");
