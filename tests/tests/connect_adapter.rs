@@ -520,6 +520,22 @@ async fn persistent_throttling_is_a_retryable_throttled_error() {
     assert_eq!(fake.calls(METRICS_OP), 3, "max_attempts");
 }
 
+/// Connect's `LimitExceededException` (HTTP 429) is a service quota: after the SDK's own
+/// attempts it is a permanent rejection that names the quota, not retryable throttling.
+#[tokio::test]
+async fn limit_exceeded_is_a_permanent_quota_error() {
+    let fake = ConnectFake::start();
+    let queues = add_standard_queues(&fake, 3);
+    fake.inject(METRICS_OP, 429, "LimitExceededException", 10);
+    let err = ConnectAdapter::new(&fake.sdk_config_with_retries(3).await)
+        .current_metrics(INSTANCE, &queues, &[Channel::Voice])
+        .await
+        .expect_err("quota on every attempt");
+    assert!(matches!(err, PortError::Rejected { .. }), "{err:?}");
+    assert!(!err.retryable());
+    assert!(err.to_string().contains("quota"), "{err}");
+}
+
 #[tokio::test]
 async fn server_error_is_a_retryable_unavailable_error() {
     let fake = ConnectFake::start();

@@ -154,8 +154,12 @@ impl Event {
     }
 
     /// Whether EventBridge delivered this event through a replay.
+    ///
+    /// The key's presence decides, whatever its value, exactly as the router judges it: a rule's
+    /// `{"replay-name": [{"exists": false}]}` does not match `"replay-name": null` (`exists`
+    /// matches any leaf, `null` included), so `null` is a replay here too.
     pub fn is_replay(&self) -> bool {
-        self.envelope.replay_name.is_some()
+        self.raw.get("replay-name").is_some()
     }
 }
 
@@ -253,6 +257,22 @@ mod tests {
         v["replay-name"] = json!("r1");
         let ev = Event::from_value(v).unwrap();
         assert!(ev.is_replay());
+    }
+
+    /// `is_replay` and the router's `exists: false` on `replay-name` agree for every form.
+    #[test]
+    fn replay_name_null_means_the_same_to_router_and_is_replay() {
+        let live_only =
+            crate::rules::Pattern::from_json_str(r#"{"replay-name": [{"exists": false}]}"#).unwrap();
+        for (form, replayed) in [(None, false), (Some(json!(null)), true), (Some(json!("r")), true)] {
+            let mut v = contact_event(json!({"eventType": "DISCONNECTED", "contactId": "c"}));
+            if let Some(f) = form.clone() {
+                v["replay-name"] = f;
+            }
+            let ev = Event::from_value(v).unwrap();
+            assert_eq!(ev.is_replay(), replayed, "{form:?}");
+            assert_eq!(live_only.matches(&ev.raw), !replayed, "{form:?}");
+        }
     }
 
     #[test]

@@ -31,7 +31,8 @@
 //!   event-ruler flattens arrays into repeated name/value pairs and runs its byte machine once
 //!   for each value (`ByteMachine.transitionOn`), and the arrays page says that an array matches
 //!   when any of its elements matches. A value of another JSON type is never excluded by a
-//!   string exclusion, so `{"anything-but": "a"}` matches `null` and `5`.
+//!   string exclusion, so `{"anything-but": "a"}` matches `null` and `5`. An empty `prefix` or
+//!   `suffix` inside `anything-but` is refused, as event-ruler refuses it.
 //! * `numeric` only matches JSON numbers. Its operands must lie within ±5.0e9. The comparison is
 //!   done at the documented precision of six decimal places.
 //! * A pattern whose `$or` expands to more than [`MAX_OR_COMBINATIONS`] combinations is
@@ -785,8 +786,9 @@ impl<'a> Parser<'a> {
                     Err(_) => return Err(self.err(EXPECTED)),
                 };
                 self.at(Segment::Key(key), |p| match key.as_str() {
-                    "prefix" => Ok(Exclusion::Prefix(p.string(inner, "prefix")?.to_owned())),
-                    "suffix" => Ok(Exclusion::Suffix(p.string(inner, "suffix")?.to_owned())),
+                    // event-ruler refuses an empty affix here: it would exclude every string.
+                    "prefix" => Ok(Exclusion::Prefix(p.non_empty_affix(inner, "prefix")?)),
+                    "suffix" => Ok(Exclusion::Suffix(p.non_empty_affix(inner, "suffix")?)),
                     "equals-ignore-case" => Ok(Exclusion::EqualsIgnoreCase(
                         p.string_or_list(inner, "equals-ignore-case")?
                             .into_iter()
@@ -816,6 +818,17 @@ impl<'a> Parser<'a> {
             }
             other => Err(self.err(format!("{EXPECTED}, found {}", kind(other)))),
         }
+    }
+
+    /// The string operand of `anything-but`'s `prefix` / `suffix`, which must not be empty.
+    fn non_empty_affix(&self, operand: &Value, operator: &str) -> Parsed<String> {
+        let s = self.string(operand, operator)?;
+        if s.is_empty() {
+            return Err(self.err(format!(
+                "`{operator}` inside `anything-but` cannot be empty (it would exclude every string)"
+            )));
+        }
+        Ok(s.to_owned())
     }
 
     /// A string or a non-empty list of strings.
@@ -1522,6 +1535,8 @@ mod tests {
             {"a": [{"anything-but": {"numeric": [">", 1]}}]} | a[0].anything-but.numeric: operator "numeric" is not supported inside `anything-but`
             {"a": [{"anything-but": {"prefix": "a", "suffix": "b"}}]} | a[0].anything-but: `anything-but` takes a string
             {"a": [{"anything-but": {"wildcard": []}}]} | a[0].anything-but.wildcard: `wildcard` list cannot be empty
+            {"a": [{"anything-but": {"prefix": ""}}]} | a[0].anything-but.prefix: `prefix` inside `anything-but` cannot be empty
+            {"a": [{"anything-but": {"suffix": ""}}]} | a[0].anything-but.suffix: `suffix` inside `anything-but` cannot be empty
             {"a": [{"anything-but": {"equals-ignore-case": [1]}}]} | a[0].anything-but.equals-ignore-case[0]: `equals-ignore-case` takes a string
             "#,
         );

@@ -44,7 +44,8 @@
 //! configuration, see [`crate::aws::config`]) already retries `ThrottlingException` /
 //! `TooManyRequestsException`, 5xx and transient I/O. An error that survives those retries is
 //! classified by [`crate::aws::port_error`]: persistent throttling → [`PortError::Throttled`] and
-//! 5xx / timeouts → [`PortError::Unavailable`] (both retryable), validation errors →
+//! 5xx / timeouts → [`PortError::Unavailable`] (both retryable), validation errors and
+//! `LimitExceededException` (a Connect service quota, HTTP 429 but not throttling) →
 //! [`PortError::Rejected`], unknown instance → [`PortError::NotFound`]. Timeouts also come from the
 //! shared configuration: build the adapter from [`crate::aws::config::load`] with
 //! [`CallProfile::BACKGROUND`](crate::aws::config::CallProfile::BACKGROUND) for the queue-depth refresh

@@ -32,6 +32,12 @@ const THROTTLING_CODES: &[&str] = &[
     "LimitExceededException",
 ];
 
+/// Services whose `LimitExceededException` is a quota (a resource limit that waiting does not
+/// lift), not throttling. Connect documents it as "the allowed limit for the resource has been
+/// exceeded" with HTTP 429, so it is checked before the status. Elsewhere (CloudWatch Logs'
+/// concurrent Insights queries, Kinesis reads) it clears by itself and stays retryable.
+const QUOTA_LIMIT_SERVICES: &[&str] = &["connect"];
+
 /// Classify an SDK failure as a [`PortError`]: throttling and server/transport failures are
 /// retryable; not-found, conditional failures and other client errors are not.
 /// (`HttpResponse` is the same smithy type in every SDK crate.)
@@ -71,6 +77,12 @@ pub fn classify_code(
     message: String,
     status: Option<u16>,
 ) -> PortError {
+    if code == "LimitExceededException" && QUOTA_LIMIT_SERVICES.contains(&service) {
+        return PortError::Rejected {
+            service,
+            message: format!("{message} (a service quota: raise it in Service Quotas; not retried)"),
+        };
+    }
     if THROTTLING_CODES.contains(&code) || status == Some(429) {
         return PortError::Throttled { service, message };
     }
@@ -201,6 +213,18 @@ impl QueueDepthIndex for Unconfigured {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Connect's `LimitExceededException` (HTTP 429) is a quota: not retryable. The same code
+    /// from CloudWatch Logs (concurrent Insights queries) clears by itself and is.
+    #[test]
+    fn connect_limit_exceeded_is_a_quota_not_throttling() {
+        let e = classify_code("connect", "LimitExceededException", "m".into(), Some(429));
+        assert!(matches!(e, PortError::Rejected { .. }), "{e:?}");
+        assert!(!e.retryable());
+        let e = classify_code("cloudwatch-logs", "LimitExceededException", "m".into(), Some(400));
+        assert!(matches!(e, PortError::Throttled { .. }), "{e:?}");
+        assert!(e.retryable());
+    }
 
     #[test]
     fn classification_by_code_and_status() {
