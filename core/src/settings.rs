@@ -17,6 +17,7 @@
 //! | `DENYLIST_ANONYMOUS` | `allow` | `allow` or `deny` withheld callers |
 //! | `DENYLIST_ON_FAILURE` | `open` | contact-flow answer when the store fails: `open` or `closed` |
 //! | `DENYLIST_ENFORCE_CHANNELS` | `VOICE` | channels stopped on `INITIATED` |
+//! | `DENYLIST_STOP_REPLAYED` | `false` | let replayed events (`replay-name`) stop contacts (Lambda and `replay --allow-side-effects`) |
 //! | `ARCHIVE_BUCKET` | `connect-events-flow-logs` | archive bucket |
 //! | `ARCHIVE_PREFIX` | `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` | key prefix |
 //! | `ARCHIVE_BUCKET_OWNER` | – | expected bucket owner account (`ExpectedBucketOwner`) |
@@ -140,6 +141,15 @@ impl Settings {
         if let Some(v) = get("DENYLIST_ENFORCE_CHANNELS") {
             s.deny_list.enforce_channels = channels("DENYLIST_ENFORCE_CHANNELS", &v)?;
         }
+        s.deny_list.stop_replayed = match get("DENYLIST_STOP_REPLAYED")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => return Err(invalid("DENYLIST_STOP_REPLAYED", other, "true or false")),
+        };
         if let Some(v) = get("ARCHIVE_BUCKET") {
             s.flow_logs.bucket = v;
         }

@@ -351,6 +351,65 @@ fn archives_hold_exactly_each_contacts_distinct_entries() {
     }
 }
 
+/// `replay --allow-side-effects` follows the Lambda's rule for events EventBridge replayed
+/// (`replay-name`): a dry run unless `DENYLIST_STOP_REPLAYED=true`; a bad value is a usage error.
+#[test]
+fn replayed_events_stop_contacts_only_with_denylist_stop_replayed() {
+    let dir = temp_dir("replay-stop-replayed");
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("events/voice-inbound-initiated.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["tags"]["customerNumber"] = "+14255550100".into();
+    event["replay-name"] = "connect-archive-replay-20250611".into();
+    let file = dir.join("replayed.json");
+    std::fs::write(&file, event.to_string()).unwrap();
+    let run = |state: &Path, stop_replayed: Option<&str>| {
+        let add = cli(&[
+            "denylist",
+            "add",
+            "+14255550100",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ]);
+        assert!(
+            add.status.success(),
+            "{}",
+            String::from_utf8_lossy(&add.stderr)
+        );
+        let mut cmd = Command::new(target_bin("connect-events"));
+        cmd.args([
+            "replay",
+            "--report",
+            "json",
+            "--allow-side-effects",
+            "--state-dir",
+        ])
+        .arg(state)
+        .arg(&file)
+        .current_dir(workspace_root())
+        .env_remove("DENYLIST_STOP_REPLAYED");
+        if let Some(v) = stop_replayed {
+            cmd.env("DENYLIST_STOP_REPLAYED", v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&dir.join("default"), None);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["actions"]["deny_list"]["dry_run_stops"], 1,
+        "{report}"
+    );
+    assert_eq!(report["actions"]["deny_list"]["stopped"], 0, "{report}");
+    let out = run(&dir.join("opt-in"), Some("true"));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["actions"]["deny_list"]["stopped"], 1, "{report}");
+    let out = run(&dir.join("bad"), Some("yes please"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DENYLIST_STOP_REPLAYED"), "{stderr}");
+}
+
 #[test]
 fn listed_caller_is_a_dry_run_unless_side_effects_are_allowed() {
     let dir = temp_dir("replay-deny");

@@ -41,6 +41,9 @@ pub struct DenyListConfig {
     pub enforce_channels: Vec<Channel>,
     /// Initiation methods enforced (default INBOUND; StopContact rejects TRANSFER and others).
     pub enforce_methods: Vec<InitiationMethod>,
+    /// Whether a replayed event (`replay-name` present) may stop a contact
+    /// (`DENYLIST_STOP_REPLAYED`, default false: a replay reports a dry run).
+    pub stop_replayed: bool,
 }
 
 impl Default for DenyListConfig {
@@ -51,6 +54,7 @@ impl Default for DenyListConfig {
             on_failure: FailurePolicy::FailOpen,
             enforce_channels: vec![Channel::Voice],
             enforce_methods: vec![InitiationMethod::Inbound],
+            stop_replayed: false,
         }
     }
 }
@@ -294,13 +298,18 @@ impl DenyListService {
     }
 
     /// Enforce on an `INITIATED` contact event: DescribeContact → number → lookup → StopContact.
-    /// With `allow_stop == false` a listed contact is reported as [`EnforceOutcome::DryRun`].
+    ///
+    /// A listed contact is stopped only when side effects are allowed (always in Lambda,
+    /// `--allow-side-effects` in a replay) and the event is live or
+    /// [`DenyListConfig::stop_replayed`] is set; otherwise it is reported as
+    /// [`EnforceOutcome::DryRun`]. One rule for the Lambda and the CLI.
     pub async fn enforce(
         &self,
         event: &Event,
         now: DateTime<Utc>,
-        allow_stop: bool,
+        allow_side_effects: bool,
     ) -> Result<EnforceOutcome, HandlerError> {
+        let allow_stop = allow_side_effects && (!event.is_replay() || self.config.stop_replayed);
         let Some(contact) = event.contact() else {
             return Ok(EnforceOutcome::Skipped("not a contact event"));
         };

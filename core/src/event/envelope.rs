@@ -263,8 +263,13 @@ mod tests {
     #[test]
     fn replay_name_null_means_the_same_to_router_and_is_replay() {
         let live_only =
-            crate::rules::Pattern::from_json_str(r#"{"replay-name": [{"exists": false}]}"#).unwrap();
-        for (form, replayed) in [(None, false), (Some(json!(null)), true), (Some(json!("r")), true)] {
+            crate::rules::Pattern::from_json_str(r#"{"replay-name": [{"exists": false}]}"#)
+                .unwrap();
+        for (form, replayed) in [
+            (None, false),
+            (Some(json!(null)), true),
+            (Some(json!("r")), true),
+        ] {
             let mut v = contact_event(json!({"eventType": "DISCONNECTED", "contactId": "c"}));
             if let Some(f) = form.clone() {
                 v["replay-name"] = f;

@@ -80,7 +80,9 @@ pub fn classify_code(
     if code == "LimitExceededException" && QUOTA_LIMIT_SERVICES.contains(&service) {
         return PortError::Rejected {
             service,
-            message: format!("{message} (a service quota: raise it in Service Quotas; not retried)"),
+            message: format!(
+                "{message} (a service quota: raise it in Service Quotas; not retried)"
+            ),
         };
     }
     if THROTTLING_CODES.contains(&code) || status == Some(429) {
@@ -221,7 +223,12 @@ mod tests {
         let e = classify_code("connect", "LimitExceededException", "m".into(), Some(429));
         assert!(matches!(e, PortError::Rejected { .. }), "{e:?}");
         assert!(!e.retryable());
-        let e = classify_code("cloudwatch-logs", "LimitExceededException", "m".into(), Some(400));
+        let e = classify_code(
+            "cloudwatch-logs",
+            "LimitExceededException",
+            "m".into(),
+            Some(400),
+        );
         assert!(matches!(e, PortError::Throttled { .. }), "{e:?}");
         assert!(e.retryable());
     }

@@ -1,6 +1,7 @@
 //! Lambda: stop the contacts of listed callers on `INITIATED` contact events.
 //!
-//! Replayed events (`replay-name`) never stop a contact unless `DENYLIST_STOP_REPLAYED=true`.
+//! Replayed events (`replay-name`) never stop a contact unless `DENYLIST_STOP_REPLAYED=true`
+//! (the rule lives in `DenyListService::enforce`, shared with `replay --allow-side-effects`).
 
 use chrono::Utc;
 use connect_events_core::deny_list::{DenyListService, EnforceOutcome};
@@ -14,16 +15,11 @@ use serde_json::{json, Value};
 
 const FUNCTION: &str = "deny-list-enforcer";
 
-async fn handle(
-    service: &DenyListService,
-    stop_replayed: bool,
-    event: LambdaEvent<Value>,
-) -> Result<Value, Failure> {
+async fn handle(service: &DenyListService, event: LambdaEvent<Value>) -> Result<Value, Failure> {
     let outcome = async {
         let event = parse_event(event.payload)?;
         log_event("deny-list enforcement", &event);
-        let allow_stop = !event.is_replay() || stop_replayed;
-        Ok::<_, Failure>(service.enforce(&event, Utc::now(), allow_stop).await?)
+        Ok::<_, Failure>(service.enforce(&event, Utc::now(), true).await?)
     }
     .await
     .map_err(|f| report_failure(FUNCTION, f))?;
@@ -49,13 +45,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     // Load libphonenumber's metadata during init, not inside the first contact.
     let _ = connect_events_core::deny_list::normalize("+14255550100", None);
-    let stop_replayed =
-        std::env::var("DENYLIST_STOP_REPLAYED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
     let sdk = config::load(config::CallProfile::BACKGROUND).await;
     let service = aws::deny_list_service(&sdk, &settings);
     let service = &service;
-    lambda_runtime::run(service_fn(move |event| {
-        handle(service, stop_replayed, event)
-    }))
-    .await
+    lambda_runtime::run(service_fn(move |event| handle(service, event))).await
 }
