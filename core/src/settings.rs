@@ -17,6 +17,7 @@
 //! | `DENYLIST_ANONYMOUS` | `allow` | `allow` or `deny` withheld callers |
 //! | `DENYLIST_ON_FAILURE` | `open` | contact-flow answer when the store fails: `open` or `closed` |
 //! | `DENYLIST_ENFORCE_CHANNELS` | `VOICE` | channels stopped on `INITIATED` |
+//! | `DENYLIST_FLOW_BUDGET_MS` | `3000` | longest contact-flow answer (lookup + hit recording); a slower store gets the `DENYLIST_ON_FAILURE` answer; 100–4000 |
 //! | `DENYLIST_STOP_REPLAYED` | `false` | let replayed events (`replay-name`) stop contacts (Lambda and `replay --allow-side-effects`) |
 //! | `ARCHIVE_BUCKET` | `connect-events-flow-logs` | archive bucket |
 //! | `ARCHIVE_PREFIX` | `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` | key prefix |
@@ -140,6 +141,10 @@ impl Settings {
         };
         if let Some(v) = get("DENYLIST_ENFORCE_CHANNELS") {
             s.deny_list.enforce_channels = channels("DENYLIST_ENFORCE_CHANNELS", &v)?;
+        }
+        // Below the flow function's 5 s timeout, with room for the answer and the runtime.
+        if let Some(ms) = number(&get, "DENYLIST_FLOW_BUDGET_MS", 100, 4_000)? {
+            s.deny_list.flow_budget = std::time::Duration::from_millis(ms as u64);
         }
         s.deny_list.stop_replayed = match get("DENYLIST_STOP_REPLAYED")
             .as_deref()

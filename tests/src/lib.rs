@@ -6,6 +6,8 @@
 //!   an **osmem-server** for OpenSearch, and builds SDK configurations that point at them;
 //! * [`connect_fake`] is an in-process, wire-level fake of the Amazon Connect API (restJson1, `2017-08-08`)
 //!   that the unmodified `aws-sdk-connect` client talks to;
+//! * [`fault_proxy`] sits in front of any of them and injects latency, resets, error statuses and
+//!   truncated bodies by request kind and rate;
 //! * [`lambda_emulator`] is a Lambda Runtime API emulator that runs a built Lambda binary as a child
 //!   process and invokes it with JSON events.
 //!
@@ -15,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod connect_fake;
+pub mod fault_proxy;
 pub mod harness;
 pub mod lambda_emulator;
 /// Shared setup for tests and benches: buckets that pass the runbook's checks, flow-log groups seeded with

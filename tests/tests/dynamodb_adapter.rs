@@ -755,3 +755,73 @@ async fn ensure_table_is_idempotent_and_checks_the_key() {
         .unwrap_err();
     assert!(matches!(err, PortError::Rejected { .. }), "{err}");
 }
+
+/// A slow DynamoDB cannot push the contact-flow answer past its budget (#10.3): with every
+/// `GetItem` 6 s late (behind the fault proxy; the SDK here would wait 10 s), the answer comes at
+/// the 3 s budget with the failure policy applied (`result=error`; `Success` per
+/// `DENYLIST_ON_FAILURE`), inside the function's 5 s timeout. A slow hit recording (`UpdateItem`)
+/// does not delay a known answer past the budget either: the caller is still `listed`.
+#[tokio::test]
+async fn flow_answers_inside_its_budget_when_dynamodb_is_slow() {
+    use connect_events_core::deny_list::{FailurePolicy, DEFAULT_FLOW_BUDGET};
+    use connect_events_tests::fault_proxy::{Fault, FaultProxy, FaultRule};
+
+    let proxy = FaultProxy::start(moto().await.endpoint());
+    let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(proxy.endpoint(), 1).await);
+    let table = unique("denylist-slow");
+    let store = DynamoDenyStore::from_client(client.clone(), table.clone());
+    store.ensure_table().await.expect("ensure_table");
+    store
+        .put(&DenyEntry::new(e164(NUMBER)))
+        .await
+        .expect("listed caller");
+    let with_policy = |on_failure| {
+        DenyListService::new(
+            Box::new(DynamoDenyStore::from_client(client.clone(), table.clone())),
+            Box::new(NoContacts),
+            DenyListConfig {
+                on_failure,
+                ..DenyListConfig::default()
+            },
+        )
+    };
+    let lambda_timeout = Duration::from_secs(5);
+    let slow = Duration::from_secs(6);
+
+    proxy.add(FaultRule::always(Some("GetItem"), Fault::Delay(slow)));
+    for (policy, success) in [
+        (FailurePolicy::FailClosed, "true"),
+        (FailurePolicy::FailOpen, "false"),
+    ] {
+        let started = Instant::now();
+        let answer = with_policy(policy)
+            .flow(
+                &invocation("check", NUMBER, "c-slow-get"),
+                chrono::Utc::now(),
+            )
+            .await;
+        let took = started.elapsed();
+        assert!(
+            took >= DEFAULT_FLOW_BUDGET && took < lambda_timeout,
+            "{policy:?}: answered after {took:?}"
+        );
+        assert_eq!(answer["result"], "error", "{policy:?}: {answer:?}");
+        assert_eq!(answer["Success"], success, "{policy:?}: {answer:?}");
+    }
+
+    proxy.clear();
+    proxy.add(FaultRule::always(Some("UpdateItem"), Fault::Delay(slow)));
+    let started = Instant::now();
+    let answer = with_policy(FailurePolicy::FailOpen)
+        .flow(
+            &invocation("check", NUMBER, "c-slow-hit"),
+            chrono::Utc::now(),
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(took < lambda_timeout, "answered after {took:?}");
+    assert_eq!(answer["result"], "listed", "{answer:?}");
+    assert_eq!(answer["Success"], "true", "{answer:?}");
+    let counts = proxy.counts();
+    assert!(counts["delay"] >= 3, "faults injected: {counts:?}");
+}

@@ -11,5 +11,6 @@ pub use model::{DenyEntry, EntrySource};
 pub use number::{mask, normalize, NumberError, E164};
 pub use policy::{
     AnonymousPolicy, CheckResult, DenyListConfig, DenyListService, EnforceOutcome, FailurePolicy,
+    DEFAULT_FLOW_BUDGET,
 };
 pub use ports::{BatchOutcome, ContactControl, ContactInfo, DenyStore, StopOutcome};

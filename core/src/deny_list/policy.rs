@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::model::{DenyEntry, EntrySource};
 use super::number::{mask, normalize, NumberError, E164};
 use super::ports::{ContactControl, DenyStore, StopOutcome};
-use crate::error::HandlerError;
+use crate::error::{HandlerError, PortError};
 use crate::event::flow::FlowInvocation;
 use crate::event::{Channel, Event, EventType, InitiationMethod};
 
@@ -44,7 +44,15 @@ pub struct DenyListConfig {
     /// Whether a replayed event (`replay-name` present) may stop a contact
     /// (`DENYLIST_STOP_REPLAYED`, default false: a replay reports a dry run).
     pub stop_replayed: bool,
+    /// The longest the contact-flow function takes to answer (`DENYLIST_FLOW_BUDGET_MS`, default
+    /// 3 s): the lookup, and the hit recording after it, run inside it. A lookup that does not
+    /// finish in time is answered with [`DenyListConfig::on_failure`], well inside the Lambda
+    /// timeout (5 s) and Connect's 8 s wait, so the flow never takes its Error branch.
+    pub flow_budget: std::time::Duration,
 }
+
+/// Default [`DenyListConfig::flow_budget`].
+pub const DEFAULT_FLOW_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Default for DenyListConfig {
     fn default() -> Self {
@@ -55,6 +63,7 @@ impl Default for DenyListConfig {
             enforce_channels: vec![Channel::Voice],
             enforce_methods: vec![InitiationMethod::Inbound],
             stop_replayed: false,
+            flow_budget: DEFAULT_FLOW_BUDGET,
         }
     }
 }
@@ -198,9 +207,16 @@ impl DenyListService {
             out.insert("result".into(), "no_number".into());
             return out;
         };
+        let deadline = tokio::time::Instant::now() + self.config.flow_budget;
         match action.as_str() {
-            "flag" => self.flow_flag(invocation, &raw, now, &mut out).await,
-            "check" => self.flow_check(invocation, &raw, now, &mut out).await,
+            "flag" => {
+                self.flow_flag(invocation, &raw, now, deadline, &mut out)
+                    .await
+            }
+            "check" => {
+                self.flow_check(invocation, &raw, now, deadline, &mut out)
+                    .await
+            }
             other => {
                 tracing::warn!(action = other, "unknown deny-list action");
                 out.insert("Success".into(), "false".into());
@@ -215,9 +231,13 @@ impl DenyListService {
         invocation: &FlowInvocation,
         raw: &str,
         now: DateTime<Utc>,
+        deadline: tokio::time::Instant,
         out: &mut BTreeMap<String, String>,
     ) {
-        match self.check(raw, now).await {
+        let checked = tokio::time::timeout_at(deadline, self.check(raw, now))
+            .await
+            .unwrap_or_else(|_| Err(self.budget_exceeded("lookup").into()));
+        match checked {
             Ok(result) => {
                 if let Ok(n) = &result.number {
                     out.insert("normalizedNumber".into(), n.masked());
@@ -239,7 +259,12 @@ impl DenyListService {
                 if let (Ok(n), true, Some(contact)) =
                     (&result.number, result.listed, invocation.contact_id())
                 {
-                    if let Err(e) = self.store.record_hit(n, contact, now).await {
+                    // The answer is known: the hit gets what is left of the budget, no more.
+                    let recorded =
+                        tokio::time::timeout_at(deadline, self.store.record_hit(n, contact, now))
+                            .await
+                            .unwrap_or_else(|_| Err(self.budget_exceeded("hit recording")));
+                    if let Err(e) = recorded {
                         tracing::warn!(error = %e, number = %n.masked(), "could not record the deny-list hit");
                     }
                 }
@@ -255,11 +280,24 @@ impl DenyListService {
         }
     }
 
+    /// The error of a step that did not finish inside [`DenyListConfig::flow_budget`]
+    /// (retryable: the store was slow, not wrong).
+    fn budget_exceeded(&self, step: &str) -> PortError {
+        PortError::Unavailable {
+            service: "deny-list",
+            message: format!(
+                "{step} did not finish inside the contact-flow budget of {} ms",
+                self.config.flow_budget.as_millis()
+            ),
+        }
+    }
+
     async fn flow_flag(
         &self,
         invocation: &FlowInvocation,
         raw: &str,
         now: DateTime<Utc>,
+        deadline: tokio::time::Instant,
         out: &mut BTreeMap<String, String>,
     ) {
         let by = invocation
@@ -275,10 +313,13 @@ impl DenyListService {
         let reason = invocation
             .parameter("reason")
             .or_else(|| Some("flagged by agent".into()));
-        match self
-            .add(raw, reason, None, by, EntrySource::Agent, now)
-            .await
-        {
+        let added = tokio::time::timeout_at(
+            deadline,
+            self.add(raw, reason, None, by, EntrySource::Agent, now),
+        )
+        .await
+        .unwrap_or_else(|_| Err(self.budget_exceeded("flag").into()));
+        match added {
             Ok(entry) => {
                 tracing::info!(number = %entry.number.masked(), "deny-list flag");
                 out.insert("Success".into(), "true".into());
