@@ -28,7 +28,10 @@ export CONNECT_EVENTS_VENV="$VENV"
 echo "==> cargo build --workspace --bins (the end-to-end tests run these binaries)"
 cargo build --workspace --bins --locked
 echo "==> cargo test --workspace"
+rm -f "${CARGO_TARGET_DIR:-target}"/fault-suite-*.txt
 cargo test --workspace --locked
+echo "==> faults injected by the fault suite (tests/tests/fault_suite.rs)"
+cat "${CARGO_TARGET_DIR:-target}"/fault-suite-*.txt
 echo "==> cfn-lint infra/template.yaml"
 "$VENV/bin/cfn-lint" infra/template.yaml
 echo "==> sam validate --lint"

@@ -398,6 +398,7 @@ impl LocalServers {
         let ShiftedFlowLogs {
             disconnected,
             lines,
+            ..
         } = c1_ended_an_hour_ago();
         let logs = moto.logs().await;
         let log_group = flow_log_group(&logs, "bench-flow-logs").await;

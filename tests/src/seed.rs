@@ -239,6 +239,9 @@ pub struct ShiftedFlowLogs {
     /// Every line of `flow-logs/all-contacts.ndjson` with its `Timestamp` shifted, as
     /// `(epoch milliseconds, line)` in time order (lines with the same time in fixture order).
     pub lines: Vec<(i64, String)>,
+    /// Every line of `events/sample-archive.ndjson` (duplicates included, in order), shifted by
+    /// the same amount: the whole archive as if C1 had disconnected an hour ago.
+    pub archive: Vec<Value>,
 }
 
 /// Shifts the C1 DISCONNECTED event and every line of `flow-logs/all-contacts.ndjson` by the same whole
@@ -271,9 +274,20 @@ pub fn c1_ended_an_hour_ago() -> ShiftedFlowLogs {
         })
         .collect();
     lines.sort_by_key(|(ts, _)| *ts);
+    let archive = std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
+        .expect("reading the sample archive")
+        .lines()
+        .map(|l| {
+            shift_event(
+                serde_json::from_str(l).expect("archive line is JSON"),
+                shift_ms,
+            )
+        })
+        .collect();
     ShiftedFlowLogs {
         disconnected,
         lines,
+        archive,
     }
 }
 

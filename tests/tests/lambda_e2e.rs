@@ -945,6 +945,7 @@ async fn seed_flow_logs(moto: &Moto) -> FlowLogs {
     let ShiftedFlowLogs {
         disconnected,
         lines,
+        ..
     } = c1_ended_an_hour_ago();
     let mut c1_distinct: Vec<String> = lines
         .iter()
