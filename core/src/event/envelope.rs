@@ -75,6 +75,27 @@ pub struct Envelope {
     pub replay_name: Option<String>,
 }
 
+/// Why `id` cannot be a contact id, or `None` when it can: at most 256 of `A-Z a-z 0-9 - _ . :`,
+/// not starting with `.` (so never `.`, `..` or a hidden name), never a path separator. Connect's
+/// contact ids are UUIDs; this keeps an id from becoming `../` or an absolute path in a file name
+/// or object key. The id itself is not echoed (it is untrusted input).
+pub fn unsafe_id_reason(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("must not be empty")
+    } else if id.len() > 256 {
+        Some("is longer than 256 characters")
+    } else if id.starts_with('.') {
+        Some("must not start with `.`")
+    } else if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        Some("may hold only letters, digits, `-`, `_`, `.` and `:` (no path separators)")
+    } else {
+        None
+    }
+}
+
 /// One parsed event: the raw JSON (what rules match against) plus the typed view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -124,6 +145,26 @@ impl Event {
                 .map_err(|e| EventError::from_path_error("detail", e))?;
             if contact.contact_id.trim().is_empty() {
                 return Err(EventError::invalid("detail.contactId", "must not be empty"));
+            }
+            // Contact ids name files and object keys (archives, the local model): plain ids only.
+            for (field, id) in [
+                ("detail.contactId", Some(&contact.contact_id)),
+                (
+                    "detail.initialContactId",
+                    contact.initial_contact_id.as_ref(),
+                ),
+                (
+                    "detail.previousContactId",
+                    contact.previous_contact_id.as_ref(),
+                ),
+                (
+                    "detail.relatedContactId",
+                    contact.related_contact_id.as_ref(),
+                ),
+            ] {
+                if let Some(reason) = id.and_then(|id| unsafe_id_reason(id)) {
+                    return Err(EventError::invalid(field, reason));
+                }
             }
             DetailType::Contact(Box::new(contact))
         } else if envelope.source == CONNECT_SOURCE
@@ -278,6 +319,32 @@ mod tests {
             assert_eq!(ev.is_replay(), replayed, "{form:?}");
             assert_eq!(live_only.matches(&ev.raw), !replayed, "{form:?}");
         }
+    }
+
+    /// Contact ids become file names and object keys: `../`, absolute paths and separators are
+    /// refused with the field named and the id not echoed.
+    #[test]
+    fn contact_ids_that_would_be_paths_are_refused() {
+        for (field, bad) in [
+            ("contactId", "../../etc/passwd"),
+            ("contactId", "/abs"),
+            ("contactId", ".."),
+            ("contactId", "a\\b"),
+            ("previousContactId", "../x"),
+            ("initialContactId", "a/b"),
+        ] {
+            let mut detail = json!({"eventType": "DISCONNECTED", "contactId": "c-1"});
+            detail[field] = json!(bad);
+            let e = Event::from_value(contact_event(detail)).unwrap_err();
+            assert_eq!(
+                e.field.as_deref(),
+                Some(format!("detail.{field}").as_str()),
+                "{bad}"
+            );
+            assert!(!e.to_string().contains(bad), "{e}");
+        }
+        let ok = json!({"eventType": "DISCONNECTED", "contactId": "248b1a9e-5c07-455b-8daf-f67b49e04cd4"});
+        assert!(Event::from_value(contact_event(ok)).is_ok());
     }
 
     #[test]

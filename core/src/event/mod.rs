@@ -17,6 +17,8 @@ pub use contact::{
     AgentInfo, Channel, ContactDetail, DisconnectReason, EventType, InitiationMethod, QueueInfo,
     QueueType,
 };
-pub use envelope::{DetailType, Envelope, Event, CONNECT_SOURCE, CONTACT_EVENT_DETAIL_TYPE};
+pub use envelope::{
+    unsafe_id_reason, DetailType, Envelope, Event, CONNECT_SOURCE, CONTACT_EVENT_DETAIL_TYPE,
+};
 pub use error::{EventError, EventErrorKind, SourceLoc};
 pub use time::{format_millis, parse_timestamp};

@@ -250,6 +250,10 @@ pub struct LocalContacts(SharedModel);
 
 impl LocalContacts {
     fn described_number(&self, contact_id: &str) -> Result<Option<String>, PortError> {
+        // The id names a file: an id that could be a path is no contact (as Connect would say).
+        if crate::event::unsafe_id_reason(contact_id).is_some() {
+            return Ok(None);
+        }
         let path = self.0.contacts_dir.join(format!("{contact_id}.json"));
         let Some(bytes) = read_optional(&path)? else {
             return Ok(None);
@@ -298,12 +302,18 @@ impl ContactControl for LocalContacts {
     }
 
     async fn stop(&self, instance_id: &str, contact_id: &str) -> Result<StopOutcome, PortError> {
+        // Like Connect: StopContact on a contact it does not know answers
+        // `ContactNotFoundException`, which the port reports as `AlreadyEnded`.
+        let known_number = self.described_number(contact_id)?.is_some();
         let mut model = self.0.lock();
-        let ended = model
+        let contact = model
             .instances
             .get(instance_id)
-            .and_then(|i| i.contacts.get(contact_id))
-            .is_some_and(|s| s.ended);
+            .and_then(|i| i.contacts.get(contact_id));
+        if contact.is_none() && !known_number {
+            return Ok(StopOutcome::AlreadyEnded);
+        }
+        let ended = contact.is_some_and(|s| s.ended);
         if ended || !model.stopped.insert(contact_id.to_string()) {
             return Ok(StopOutcome::AlreadyEnded);
         }
