@@ -137,3 +137,40 @@ mod tests {
         );
     }
 }
+
+/// The settings from the environment; a bad variable is posted to the Runtime API's
+/// `/runtime/init/error` (so Lambda reports `Runtime.InitError` with the reason, not a bare exit)
+/// and returned.
+pub async fn settings_or_init_error(
+) -> Result<connect_events_core::settings::Settings, lambda_runtime::Error> {
+    match connect_events_core::settings::Settings::from_env() {
+        Ok(settings) => Ok(settings),
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+                if let Err(post) = post_init_error(&api, e.error_type(), &e.to_string()).await {
+                    tracing::error!(error = %post, "could not post /runtime/init/error");
+                }
+            }
+            Err(Box::new(e))
+        }
+    }
+}
+
+/// `POST /2018-06-01/runtime/init/error` over a plain HTTP/1.1 connection (the Runtime API is
+/// local HTTP; no client crate needed for one request).
+async fn post_init_error(api: &str, error_type: &str, message: &str) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = json!({"errorType": error_type, "errorMessage": message}).to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
+         Lambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(api).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(())
+}

@@ -1173,3 +1173,39 @@ async fn every_binary_starts_and_survives_garbage() {
         assert_observability(&lambda, binary, &[&invocation]);
     }
 }
+
+/// A bad environment variable at init is posted to `/runtime/init/error` (Lambda's
+/// `Runtime.InitError`), naming the variable, before the process exits.
+#[tokio::test]
+async fn a_bad_setting_is_posted_as_an_init_error() {
+    let endpoints = Endpoints::local(None).await;
+    for binary in [
+        "queue-depth",
+        "deny-list-flow",
+        "deny-list-enforcer",
+        "flow-log-archiver",
+    ] {
+        let lambda = spawn(
+            binary,
+            &endpoints.env(&[("DENYLIST_ON_FAILURE", "sometimes")]),
+        );
+        let started = std::time::Instant::now();
+        while lambda.init_error().is_none() && started.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let error = lambda
+            .init_error()
+            .unwrap_or_else(|| panic!("{binary}: no init error"));
+        assert_eq!(
+            error["errorType"],
+            json!("Configuration"),
+            "{binary}: {error}"
+        );
+        let message = error["errorMessage"].as_str().unwrap_or("");
+        assert!(message.contains("DENYLIST_ON_FAILURE"), "{binary}: {error}");
+        assert!(
+            lambda.time_to_first_next().is_none(),
+            "{binary} must not take events"
+        );
+    }
+}

@@ -5,7 +5,6 @@
 
 use chrono::Utc;
 use connect_events_core::deny_list::{DenyListService, EnforceOutcome};
-use connect_events_core::settings::Settings;
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{
     emit_metrics, init_tracing, log_event, parse_event, report_failure, Failure,
@@ -42,7 +41,7 @@ async fn handle(service: &DenyListService, event: LambdaEvent<Value>) -> Result<
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let settings = Settings::from_env()?;
+    let settings = connect_events_handlers::lambda::settings_or_init_error().await?;
     // Load libphonenumber's metadata during init, not inside the first contact.
     let _ = connect_events_core::deny_list::normalize("+14255550100", None);
     let sdk = config::load(config::CallProfile::BACKGROUND).await;

@@ -6,7 +6,6 @@ use aws_lambda_events::connect::ConnectResponse;
 use chrono::Utc;
 use connect_events_core::deny_list::DenyListService;
 use connect_events_core::event::flow::FlowInvocation;
-use connect_events_core::settings::Settings;
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{emit_metrics, init_tracing};
 use lambda_runtime::{service_fn, tracing, LambdaEvent};
@@ -46,7 +45,7 @@ async fn handle(
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let settings = Settings::from_env()?;
+    let settings = connect_events_handlers::lambda::settings_or_init_error().await?;
     // Load libphonenumber's metadata during init, not inside the first contact.
     let _ = connect_events_core::deny_list::normalize("+14255550100", None);
     // Contact flows wait at most 8 s: every AWS call is bounded to 2 s.

@@ -4,7 +4,6 @@
 
 use chrono::Utc;
 use connect_events_core::flow_logs::{self, ArchiveOutcome, ArchiveRequest, FlowLogArchiver};
-use connect_events_core::settings::Settings;
 use connect_events_core::HandlerError;
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{
@@ -64,7 +63,7 @@ async fn handle(archiver: &FlowLogArchiver, event: LambdaEvent<Value>) -> Result
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let mut settings = Settings::from_env()?;
+    let mut settings = connect_events_handlers::lambda::settings_or_init_error().await?;
     // Live contacts: wait for the logs to settle unless configured otherwise.
     if std::env::var_os("FLOW_LOGS_SETTLE_POLLS").is_none() {
         settings.flow_logs.settle_polls = 3;

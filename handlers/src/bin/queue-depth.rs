@@ -65,7 +65,7 @@ async fn handle(
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let settings = Settings::from_env()?;
+    let settings = connect_events_handlers::lambda::settings_or_init_error().await?;
     let sdk = config::load(config::CallProfile::BACKGROUND).await;
     let service = aws::queue_depth_service(&sdk, &settings)?;
     let (service, settings) = (&service, &settings);
