@@ -112,32 +112,6 @@ pub fn report_failure(function: &str, failure: Failure) -> Failure {
     failure
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use connect_events_core::PortError;
-
-    #[test]
-    fn diagnostics_have_stable_names_and_say_retryable() {
-        let d: Diagnostic = Failure::from(HandlerError::from(PortError::Throttled {
-            service: "connect",
-            message: "429".into(),
-        }))
-        .into();
-        assert_eq!(d.error_type, "Throttled");
-        assert!(d.error_message.starts_with("retryable: "));
-        let d: Diagnostic = parse_event(json!({"source": "aws.connect"}))
-            .unwrap_err()
-            .into();
-        assert_eq!(d.error_type, "MalformedEvent");
-        assert!(
-            d.error_message.starts_with("not retryable: "),
-            "{}",
-            d.error_message
-        );
-    }
-}
-
 /// The settings from the environment; a bad variable is posted to the Runtime API's
 /// `/runtime/init/error` (so Lambda reports `Runtime.InitError` with the reason, not a bare exit)
 /// and returned.
@@ -173,4 +147,30 @@ async fn post_init_error(api: &str, error_type: &str, message: &str) -> std::io:
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connect_events_core::PortError;
+
+    #[test]
+    fn diagnostics_have_stable_names_and_say_retryable() {
+        let d: Diagnostic = Failure::from(HandlerError::from(PortError::Throttled {
+            service: "connect",
+            message: "429".into(),
+        }))
+        .into();
+        assert_eq!(d.error_type, "Throttled");
+        assert!(d.error_message.starts_with("retryable: "));
+        let d: Diagnostic = parse_event(json!({"source": "aws.connect"}))
+            .unwrap_err()
+            .into();
+        assert_eq!(d.error_type, "MalformedEvent");
+        assert!(
+            d.error_message.starts_with("not retryable: "),
+            "{}",
+            d.error_message
+        );
+    }
 }
