@@ -146,15 +146,7 @@ impl Settings {
         if let Some(ms) = number(&get, "DENYLIST_FLOW_BUDGET_MS", 100, 4_000)? {
             s.deny_list.flow_budget = std::time::Duration::from_millis(ms as u64);
         }
-        s.deny_list.stop_replayed = match get("DENYLIST_STOP_REPLAYED")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => return Err(invalid("DENYLIST_STOP_REPLAYED", other, "true or false")),
-        };
+        s.deny_list.stop_replayed = boolean(&get, "DENYLIST_STOP_REPLAYED")?;
         if let Some(v) = get("ARCHIVE_BUCKET") {
             s.flow_logs.bucket = v;
         }
@@ -162,15 +154,7 @@ impl Settings {
         s.flow_logs.bucket_owner = get("ARCHIVE_BUCKET_OWNER");
         s.archive_kms_key = get("ARCHIVE_KMS_KEY_ID");
         s.flow_logs.log_group = get("FLOW_LOG_GROUP");
-        s.flow_logs.follow_related = match get("FLOW_LOGS_FOLLOW_RELATED")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => return Err(invalid("FLOW_LOGS_FOLLOW_RELATED", other, "true or false")),
-        };
+        s.flow_logs.follow_related = boolean(&get, "FLOW_LOGS_FOLLOW_RELATED")?;
         if let Some(n) = number(&get, "FLOW_LOGS_SETTLE_POLLS", 1, 20)? {
             s.flow_logs.settle_polls = n as u32;
         }
@@ -193,6 +177,15 @@ impl Settings {
 
 fn invalid(var: &str, value: &str, expected: &str) -> HandlerError {
     HandlerError::Config(format!("{var}={value:?}: expected {expected}"))
+}
+
+/// `true`/`1` or `false`/`0` (any case); unset is `false`.
+fn boolean(get: &impl Fn(&str) -> Option<String>, var: &str) -> Result<bool, HandlerError> {
+    match get(var).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(invalid(var, other, "true or false")),
+    }
 }
 
 fn number(

@@ -361,3 +361,30 @@ pub fn standard_queues(
         })
         .collect()
 }
+
+/// A live voice contact as DescribeContact answers it (`api/describe-contact-voice.json` without
+/// its end, agent and queue), with the given id and customer number.
+pub fn live_voice_contact(instance: &str, account: &str, contact_id: &str, number: &str) -> Value {
+    let mut contact = crate::fixture_json("api/describe-contact-voice.json")["Contact"].clone();
+    let object = contact.as_object_mut().expect("Contact object");
+    for ended in [
+        "DisconnectTimestamp",
+        "DisconnectReason",
+        "AgentInfo",
+        "QueueInfo",
+    ] {
+        object.remove(ended);
+    }
+    object.insert("Id".into(), json!(contact_id));
+    object.insert(
+        "Arn".into(),
+        json!(format!(
+            "arn:aws:connect:us-east-1:{account}:instance/{instance}/contact/{contact_id}"
+        )),
+    );
+    object.insert(
+        "CustomerEndpoint".into(),
+        json!({"Type": "TELEPHONE_NUMBER", "Address": number}),
+    );
+    contact
+}

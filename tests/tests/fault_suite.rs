@@ -28,7 +28,8 @@ use connect_events_tests::fault_proxy::{Fault, FaultProxy, FaultRule};
 use connect_events_tests::harness::{moto, osmem, unique};
 use connect_events_tests::lambda_emulator::{LambdaProcess, Outcome};
 use connect_events_tests::seed::{
-    c1_ended_an_hour_ago, flow_log_group, object_keys, put_log_lines, safe_bucket, Endpoints,
+    c1_ended_an_hour_ago, flow_log_group, live_voice_contact, object_keys, put_log_lines,
+    safe_bucket, Endpoints, ShiftedFlowLogs,
 };
 use connect_events_tests::{fixture_json, target_bin, target_dir, workspace_root};
 use serde_json::{json, Value};
@@ -48,32 +49,6 @@ struct World {
     table: String,
     index: String,
     bucket: String,
-}
-
-/// A live voice contact as DescribeContact answers it.
-fn live_contact(contact_id: &str, number: &str) -> Value {
-    let mut contact = fixture_json("api/describe-contact-voice.json")["Contact"].clone();
-    let object = contact.as_object_mut().expect("Contact object");
-    for ended in [
-        "DisconnectTimestamp",
-        "DisconnectReason",
-        "AgentInfo",
-        "QueueInfo",
-    ] {
-        object.remove(ended);
-    }
-    object.insert("Id".into(), json!(contact_id));
-    object.insert(
-        "Arn".into(),
-        json!(format!(
-            "arn:aws:connect:us-east-1:{ACCOUNT}:instance/{INSTANCE}/contact/{contact_id}"
-        )),
-    );
-    object.insert(
-        "CustomerEndpoint".into(),
-        json!({"Type": "TELEPHONE_NUMBER", "Address": number}),
-    );
-    contact
 }
 
 async fn world(archive: &[Value]) -> World {
@@ -104,7 +79,10 @@ async fn world(archive: &[Value]) -> World {
         } else {
             format!("+1425555{:04}", 200 + i)
         };
-        fake.add_contact(INSTANCE, live_contact(contact_id, &number));
+        fake.add_contact(
+            INSTANCE,
+            live_voice_contact(INSTANCE, ACCOUNT, contact_id, &number),
+        );
     }
     let table = unique("fault-denylist");
     let store = DynamoDenyStore::from_client(moto.dynamodb().await, table.clone());
@@ -273,47 +251,82 @@ fn add_faults(proxy: &FaultProxy) {
     proxy.add(FaultRule::every(None, 9, Fault::Truncate));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_through_faults_loses_nothing_and_converges_to_a_clean_run() {
+/// The shifted sample archive, written to a file, with C1's flow logs in a fresh log group of
+/// moto, and a clean replay of it on its own resources straight to the servers: its report and
+/// the state it left.
+struct CleanRun {
+    shifted: ShiftedFlowLogs,
+    archive: PathBuf,
+    log_group: String,
+    report: Value,
+    expected: BTreeMap<&'static str, Value>,
+}
+
+async fn clean_run(log_group_prefix: &str) -> CleanRun {
     let moto = moto().await;
-    let osmem = osmem().await;
     let shifted = c1_ended_an_hour_ago();
     let archive = write_archive(&shifted.archive);
     let logs = moto.logs().await;
-    let log_group = flow_log_group(&logs, "fault-flow-logs").await;
+    let log_group = flow_log_group(&logs, log_group_prefix).await;
     put_log_lines(&logs, &log_group, "contact-flow-logs", &shifted.lines).await;
-
-    // The clean run, on its own resources, straight to the servers.
     let clean = world(&shifted.archive).await;
     let direct = Endpoints {
         moto: moto.endpoint().to_string(),
-        osmem: osmem.url().to_string(),
+        osmem: osmem().await.url().to_string(),
         connect: clean.fake.endpoint(),
     };
     let (report, code) = replay(&clean, &direct, &log_group, &archive);
     assert_eq!(code, 0, "clean run: {report}");
+    let expected = state(&clean).await;
+    CleanRun {
+        shifted,
+        archive,
+        log_group,
+        report,
+        expected,
+    }
+}
+
+/// The names of the proxied servers, in the order of [`proxies`].
+const PROXIED: [&str; 3] = ["moto", "osmem", "connect"];
+
+/// A fault proxy in front of moto, osmem-server and `world`'s Connect fake (no rules yet), and
+/// the endpoints through them.
+async fn proxies(world: &World) -> ([FaultProxy; 3], Endpoints) {
+    let proxies = [
+        FaultProxy::start(moto().await.endpoint()),
+        FaultProxy::start(osmem().await.url()),
+        FaultProxy::start(&world.fake.endpoint()),
+    ];
+    let through = Endpoints {
+        moto: proxies[0].endpoint().to_string(),
+        osmem: proxies[1].endpoint().to_string(),
+        connect: proxies[2].endpoint().to_string(),
+    };
+    (proxies, through)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_through_faults_loses_nothing_and_converges_to_a_clean_run() {
+    let CleanRun {
+        shifted,
+        archive,
+        log_group,
+        report,
+        expected,
+    } = clean_run("fault-flow-logs").await;
     assert_eq!(report["actions"]["flow_logs"]["archived"], 4, "{report}");
     assert_eq!(report["actions"]["deny_list"]["stopped"], 1, "{report}");
-    let expected = state(&clean).await;
 
     // The same archive through the faults, on fresh resources.
     let faulty = world(&shifted.archive).await;
-    let proxies = [
-        ("moto", FaultProxy::start(moto.endpoint())),
-        ("osmem", FaultProxy::start(osmem.url())),
-        ("connect", FaultProxy::start(&faulty.fake.endpoint())),
-    ];
-    let through = Endpoints {
-        moto: proxies[0].1.endpoint().to_string(),
-        osmem: proxies[1].1.endpoint().to_string(),
-        connect: proxies[2].1.endpoint().to_string(),
-    };
-    for (_, proxy) in &proxies {
+    let (proxies, through) = proxies(&faulty).await;
+    for proxy in &proxies {
         add_faults(proxy);
     }
     let (report, code) = replay(&faulty, &through, &log_group, &archive);
     let mut injected: BTreeMap<String, u64> = BTreeMap::new();
-    for (name, proxy) in &proxies {
+    for (name, proxy) in PROXIED.iter().zip(&proxies) {
         for (kind, n) in proxy.counts() {
             *injected.entry(kind.clone()).or_default() += n;
             println!("fault suite (replay): {name}: {n} × {kind}");
@@ -347,7 +360,7 @@ async fn replay_through_faults_loses_nothing_and_converges_to_a_clean_run() {
     }
 
     // Faults stop: a rerun converges to the clean run's state.
-    for (_, proxy) in &proxies {
+    for proxy in &proxies {
         proxy.clear();
     }
     let (report, code) = replay(&faulty, &through, &log_group, &archive);
@@ -363,35 +376,14 @@ async fn replay_through_faults_loses_nothing_and_converges_to_a_clean_run() {
 /// the state a clean `replay` of the same archive leaves: Lambda and replay run the same code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_lambda_through_faults_fails_only_retryably_and_converges() {
-    let moto = moto().await;
-    let osmem = osmem().await;
-    let shifted = c1_ended_an_hour_ago();
-    let archive = write_archive(&shifted.archive);
-    let logs = moto.logs().await;
-    let log_group = flow_log_group(&logs, "fault-lambda-logs").await;
-    put_log_lines(&logs, &log_group, "contact-flow-logs", &shifted.lines).await;
-
-    let clean = world(&shifted.archive).await;
-    let direct = Endpoints {
-        moto: moto.endpoint().to_string(),
-        osmem: osmem.url().to_string(),
-        connect: clean.fake.endpoint(),
-    };
-    let (report, code) = replay(&clean, &direct, &log_group, &archive);
-    assert_eq!(code, 0, "clean run: {report}");
-    let expected = state(&clean).await;
-
+    let CleanRun {
+        shifted,
+        log_group,
+        expected,
+        ..
+    } = clean_run("fault-lambda-logs").await;
     let faulty = world(&shifted.archive).await;
-    let proxies = [
-        FaultProxy::start(moto.endpoint()),
-        FaultProxy::start(osmem.url()),
-        FaultProxy::start(&faulty.fake.endpoint()),
-    ];
-    let through = Endpoints {
-        moto: proxies[0].endpoint().to_string(),
-        osmem: proxies[1].endpoint().to_string(),
-        connect: proxies[2].endpoint().to_string(),
-    };
+    let (proxies, through) = proxies(&faulty).await;
     let env = through.env(&[
         ("QUEUE_DEPTH_INDEX", faulty.index.as_str()),
         ("QUEUE_DEPTH_MIN_INTERVAL_MS", "200"),

@@ -35,8 +35,8 @@ use connect_events_tests::connect_fake::{ConnectFake, FakeMetrics};
 use connect_events_tests::harness::{moto, osmem, unique, Moto};
 use connect_events_tests::lambda_emulator::{Invocation, LambdaProcess, Outcome};
 use connect_events_tests::seed::{
-    c1_ended_an_hour_ago, flow_log_group, now_millis, object_keys, public_policy_bucket,
-    put_log_lines, safe_bucket, Endpoints, ShiftedFlowLogs,
+    c1_ended_an_hour_ago, flow_log_group, live_voice_contact, now_millis, object_keys,
+    public_policy_bucket, put_log_lines, safe_bucket, Endpoints, ShiftedFlowLogs,
 };
 use connect_events_tests::{fixture, fixture_json, target_bin};
 use serde_json::{json, Value};
@@ -780,28 +780,7 @@ async fn deny_list_flow_never_logs_a_number_from_an_unreadable_payload() {
 
 /// An active inbound voice contact (DescribeContact wire format) calling from `number`.
 fn live_contact(contact_id: &str, number: &str) -> Value {
-    let mut contact = fixture_json("api/describe-contact-voice.json")["Contact"].clone();
-    let object = contact.as_object_mut().expect("Contact object");
-    for ended in [
-        "DisconnectTimestamp",
-        "DisconnectReason",
-        "AgentInfo",
-        "QueueInfo",
-    ] {
-        object.remove(ended);
-    }
-    object.insert("Id".into(), json!(contact_id));
-    object.insert(
-        "Arn".into(),
-        json!(format!(
-            "arn:aws:connect:us-east-1:{ACCOUNT}:instance/{INSTANCE}/contact/{contact_id}"
-        )),
-    );
-    object.insert(
-        "CustomerEndpoint".into(),
-        json!({"Type": "TELEPHONE_NUMBER", "Address": number}),
-    );
-    contact
+    live_voice_contact(INSTANCE, ACCOUNT, contact_id, number)
 }
 
 #[tokio::test]
