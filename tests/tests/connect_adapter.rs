@@ -7,6 +7,7 @@
 //! millisecond), the `OLDEST_CONTACT_AGE` unit quirk, paginated `ListQueues` with the STANDARD filter,
 //! error classification (throttling, 5xx, validation), `DescribeContact` and `StopContact`.
 
+use chrono::DateTime;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -613,6 +614,9 @@ async fn describe_returns_customer_number_channel_and_state() {
             channel: Some("VOICE".into()),
             initiation_method: Some("INBOUND".into()),
             ended: true,
+            initiated: DateTime::from_timestamp_millis(1_749_564_005_214),
+            disconnected: DateTime::from_timestamp_millis(1_749_564_340_551),
+            account_id: Some("123456789012".into()),
         })
     );
 

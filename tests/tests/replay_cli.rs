@@ -563,3 +563,127 @@ fn flow_logs_collect_is_the_runbook_as_a_command() {
     assert_eq!(none.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no flow-log entries"));
 }
+
+/// One contact, one archive object: an outbound call that starts before midnight (UTC), hits an
+/// answering-machine error at 23:59:50 and disconnects after midnight is archived by the error event,
+/// again by the disconnect, and once more by `flow-logs collect`; all three write one key, dated by
+/// the contact's `initiationTimestamp`, named for the instance's account.
+#[test]
+fn a_contact_spanning_midnight_has_one_archive_whichever_path_writes_it() {
+    const INSTANCE: &str = "8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64";
+    const CONTACT: &str = "5b1d0c2e-7a44-4c1f-9d3e-6f0a1b2c3d4e";
+    let dir = temp_dir("midnight");
+    let instance_arn = format!("arn:aws:connect:us-east-1:123456789012:instance/{INSTANCE}");
+    let event = |event_type: &str, time: &str, extra: Value| {
+        let mut detail = serde_json::json!({
+            "eventType": event_type,
+            "contactId": CONTACT,
+            "channel": "VOICE",
+            "instanceArn": instance_arn,
+            "initiationMethod": "OUTBOUND",
+            "initiationTimestamp": "2025-06-10T23:59:30.000Z",
+        });
+        detail
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::json!({
+            "version": "0",
+            "id": unique("evt"),
+            "detail-type": "Amazon Connect Contact Event",
+            "source": "aws.connect",
+            "account": "123456789012",
+            "time": time,
+            "region": "us-east-1",
+            "resources": [instance_arn],
+            "detail": detail,
+        })
+        .to_string()
+    };
+    let amd = dir.join("amd.ndjson");
+    std::fs::write(
+        &amd,
+        event(
+            "CONNECTED_TO_SYSTEM",
+            "2025-06-10T23:59:50Z",
+            serde_json::json!({"answeringMachineDetectionStatus": "AMD_ERROR"}),
+        ),
+    )
+    .unwrap();
+    let disconnect = dir.join("disconnect.ndjson");
+    std::fs::write(
+        &disconnect,
+        event(
+            "DISCONNECTED",
+            "2025-06-11T00:01:05Z",
+            serde_json::json!({"disconnectTimestamp": "2025-06-11T00:01:04.000Z"}),
+        ),
+    )
+    .unwrap();
+    let logs = dir.join("flow-logs.ndjson");
+    let entry = |module: &str, ts: &str| {
+        serde_json::json!({
+            "ContactId": CONTACT,
+            "ContactFlowId": format!("{instance_arn}/contact-flow/0c7a6e1b-0000-4000-8000-000000000001"),
+            "ContactFlowName": "Outbound campaign",
+            "ContactFlowModuleType": module,
+            "Identifier": unique("block"),
+            "Timestamp": ts,
+            "Parameters": {},
+        })
+        .to_string()
+    };
+    std::fs::write(
+        &logs,
+        [
+            entry("SetLoggingBehavior", "2025-06-10T23:59:31.000Z"),
+            entry("CheckAttribute", "2025-06-10T23:59:49.000Z"),
+            entry("PlayPrompt", "2025-06-11T00:00:30.000Z"),
+            entry("Disconnect", "2025-06-11T00:01:03.000Z"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let state = dir.join("state");
+    let logs_arg = ["--flow-logs", logs.to_str().unwrap()];
+    // The error event writes the archive; the disconnect finds the same object, already complete.
+    for (events, outcome) in [(&amd, "archived"), (&disconnect, "unchanged")] {
+        let (report, code) = replay_json(&state, &logs_arg, &[events]);
+        assert_eq!(code, 0, "{report}");
+        assert_eq!(report["actions"]["flow_logs"][outcome], 1, "{report}");
+    }
+    // The runbook as a command, given the bare instance id: the account comes from what the
+    // backend knows of the contact.
+    let out = cli(&[
+        "flow-logs",
+        "collect",
+        "--instance-id",
+        INSTANCE,
+        "--contact-id",
+        CONTACT,
+        "--flow-logs",
+        logs.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("already archived: 4 entries"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let objects: Vec<String> = files_under(&state.join("s3"))
+        .iter()
+        .map(|p| p.strip_prefix(&state).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        objects,
+        [format!(
+            "s3/connect-events-flow-logs/connect-flow-logs/{INSTANCE}/2025/06/10/ContactFlowLog_{CONTACT}_123456789012.gz"
+        )]
+    );
+}

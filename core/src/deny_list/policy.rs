@@ -117,6 +117,11 @@ impl DenyListService {
         self.store.as_ref()
     }
 
+    /// The contact-control port: `DescribeContact` for callers outside the deny-list flow.
+    pub fn contacts(&self) -> &dyn ContactControl {
+        self.contacts.as_ref()
+    }
+
     pub fn config(&self) -> &DenyListConfig {
         &self.config
     }

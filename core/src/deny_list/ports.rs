@@ -47,6 +47,11 @@ pub struct ContactInfo {
     pub initiation_method: Option<String>,
     /// The contact already ended (`DisconnectTimestamp` set).
     pub ended: bool,
+    /// `InitiationTimestamp` and `DisconnectTimestamp`: they date the contact's flow-log archive.
+    pub initiated: Option<DateTime<Utc>>,
+    pub disconnected: Option<DateTime<Utc>>,
+    /// The account of the contact's ARN (it names the flow-log archive).
+    pub account_id: Option<String>,
 }
 
 /// Result of a stop request.

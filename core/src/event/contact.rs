@@ -273,6 +273,13 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<serde_json::Value>
     })
 }
 
+/// The account of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`), when it is 12 digits.
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(3))
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+}
+
 impl ContactDetail {
     /// The instance id: the last segment of `instanceArn`.
     pub fn instance_id(&self) -> Option<&str> {
@@ -280,6 +287,11 @@ impl ContactDetail {
             .as_deref()
             .and_then(|arn| arn.rsplit('/').next())
             .filter(|s| !s.is_empty())
+    }
+
+    /// The account that owns the contact: the one in `instanceArn`.
+    pub fn account_id(&self) -> Option<&str> {
+        self.instance_arn.as_deref().and_then(arn_account)
     }
 
     /// The queue id from `queueInfo`.

@@ -14,8 +14,8 @@ pub mod input;
 mod time;
 
 pub use contact::{
-    AgentInfo, Channel, ContactDetail, DisconnectReason, EventType, InitiationMethod, QueueInfo,
-    QueueType,
+    arn_account, AgentInfo, Channel, ContactDetail, DisconnectReason, EventType, InitiationMethod,
+    QueueInfo, QueueType,
 };
 pub use envelope::{
     unsafe_id_reason, DetailType, Envelope, Event, CONNECT_SOURCE, CONTACT_EVENT_DETAIL_TYPE,

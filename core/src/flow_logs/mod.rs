@@ -9,7 +9,7 @@ pub mod ports;
 pub use archive::{ArchiveBuilder, ArchiveSummary};
 pub use entry::{BlockError, FlowLogEntry};
 pub use policy::{
-    check_posture, ArchiveOutcome, ArchiveRequest, FlowLogArchiver, FlowLogConfig,
+    archive_key, check_posture, ArchiveOutcome, ArchiveRequest, FlowLogArchiver, FlowLogConfig,
     LAMBDA_LAST_RETRY_AFTER, LAMBDA_NO_LOGS_GRACE,
 };
 pub use ports::{

@@ -40,7 +40,8 @@ pub const LAMBDA_NO_LOGS_GRACE: Duration = Duration::minutes(2);
 #[derive(Debug, Clone)]
 pub struct FlowLogConfig {
     pub bucket: String,
-    /// Key prefix; `None` = `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` from the disconnect time.
+    /// Key prefix; `None` = `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` from the contact's
+    /// initiation time (see [`archive_key`]).
     pub prefix: Option<String>,
     /// `/aws/connect/<alias>`; `None` = derived from `instance_alias`.
     pub log_group: Option<String>,
@@ -113,7 +114,9 @@ pub struct ArchiveRequest {
 }
 
 impl ArchiveRequest {
-    /// From a contact event.
+    /// From a contact event. The account is the one of the contact's `instanceArn` (the event's
+    /// `account` when the ARN has none), exactly as [`ArchiveRequest::for_contact`] finds it for the
+    /// CLI, so both name the same object.
     pub fn from_event(event: &Event, contact: &ContactDetail) -> Result<Self, HandlerError> {
         let instance_id = contact.instance_id().ok_or_else(|| {
             HandlerError::InvalidInput(format!("contact {} has no instanceArn", contact.contact_id))
@@ -124,19 +127,77 @@ impl ArchiveRequest {
             .filter(|id| **id != contact.contact_id)
             .cloned()
             .collect();
+        let account_id = contact
+            .account_id()
+            .or(event.envelope.account.as_deref())
+            .unwrap_or("unknown")
+            .to_string();
         Ok(ArchiveRequest {
             instance_id: instance_id.to_string(),
             contact_id: contact.contact_id.clone(),
-            account_id: event
-                .envelope
-                .account
-                .clone()
-                .unwrap_or_else(|| "unknown".into()),
+            account_id,
             related,
             started: contact.initiation_timestamp,
             ended: contact.disconnect_timestamp.or(event.envelope.time),
             window: None,
         })
+    }
+
+    /// From what `DescribeContact` (or the local model) knows of a contact: the CLI's request.
+    pub fn for_contact(
+        instance_id: &str,
+        contact_id: &str,
+        account_id: &str,
+        initiated: Option<DateTime<Utc>>,
+        disconnected: Option<DateTime<Utc>>,
+    ) -> Self {
+        ArchiveRequest {
+            instance_id: instance_id.to_string(),
+            contact_id: contact_id.to_string(),
+            account_id: account_id.to_string(),
+            related: Vec::new(),
+            started: initiated,
+            ended: disconnected,
+            window: None,
+        }
+    }
+}
+
+/// The object key of a contact's archive: the one function the Lambda and the CLI share.
+///
+/// `<prefix>/ContactFlowLog_<ContactId>_<AccountId>.gz`; the default prefix
+/// `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` is dated (UTC) by the contact's
+/// `initiationTimestamp`: the one timestamp every contact event, `DescribeContact` and the contact
+/// record carry with the same value, so an error event before the disconnect, the disconnect
+/// itself and a later `flow-logs collect` all name one object, even for a contact that spans
+/// midnight. Without it: the disconnect time, then the newest flow-log entry.
+pub fn archive_key(
+    prefix: Option<&str>,
+    req: &ArchiveRequest,
+    last_entry: Option<DateTime<Utc>>,
+) -> String {
+    let prefix = match prefix {
+        Some(p) => p.trim_end_matches('/').to_string(),
+        None => {
+            let day = req
+                .started
+                .or(req.ended)
+                .or(last_entry)
+                .unwrap_or_else(Utc::now);
+            format!(
+                "connect-flow-logs/{}/{:04}/{:02}/{:02}",
+                req.instance_id,
+                day.year(),
+                day.month(),
+                day.day()
+            )
+        }
+    };
+    let file = format!("ContactFlowLog_{}_{}.gz", req.contact_id, req.account_id);
+    if prefix.is_empty() {
+        file
+    } else {
+        format!("{prefix}/{file}")
     }
 }
 
@@ -177,32 +238,9 @@ impl FlowLogArchiver {
         }
     }
 
-    /// The object key of a contact's archive. The default prefix is dated by the contact's end, else
-    /// its start, else `last_entry` (the newest flow-log entry).
+    /// The object key of a contact's archive ([`archive_key`] with this archiver's prefix).
     pub fn key(&self, req: &ArchiveRequest, last_entry: Option<DateTime<Utc>>) -> String {
-        let prefix = match &self.config.prefix {
-            Some(p) => p.trim_end_matches('/').to_string(),
-            None => {
-                let day = req
-                    .ended
-                    .or(req.started)
-                    .or(last_entry)
-                    .unwrap_or_else(Utc::now);
-                format!(
-                    "connect-flow-logs/{}/{:04}/{:02}/{:02}",
-                    req.instance_id,
-                    day.year(),
-                    day.month(),
-                    day.day()
-                )
-            }
-        };
-        let file = format!("ContactFlowLog_{}_{}.gz", req.contact_id, req.account_id);
-        if prefix.is_empty() {
-            file
-        } else {
-            format!("{prefix}/{file}")
-        }
+        archive_key(self.config.prefix.as_deref(), req, last_entry)
     }
 
     /// Run the runbook's bucket checks once per container, before the first write.

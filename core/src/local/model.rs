@@ -32,11 +32,18 @@ struct ContactState {
     ended: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     customer_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    initiated_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disconnected_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct InstanceState {
+    /// The account of the instance's ARN, as contact events carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
     queues: BTreeMap<String, QueueRef>,
     contacts: BTreeMap<String, ContactState>,
     /// The model's clock (ms): the latest step time seen, moved 1 ms forward by any change that
@@ -64,8 +71,23 @@ impl ContactCenterModel {
             return false;
         };
         let inst = self.instances.entry(instance.to_string()).or_default();
+        let account_changed = match c.account_id() {
+            Some(a) if inst.account_id.as_deref() != Some(a) => {
+                inst.account_id = Some(a.to_string());
+                true
+            }
+            _ => false,
+        };
         let before = inst.contacts.get(&c.contact_id).cloned();
         let mut state = before.clone().unwrap_or_default();
+        // Every event of a contact carries the same timestamps; the earliest / latest seen wins
+        // should they ever differ, whatever the arrival order.
+        if let Some(t) = c.initiation_timestamp.map(|t| t.timestamp_millis()) {
+            state.initiated_ms = Some(state.initiated_ms.map_or(t, |s| s.min(t)));
+        }
+        if let Some(t) = c.disconnect_timestamp.map(|t| t.timestamp_millis()) {
+            state.disconnected_ms = Some(state.disconnected_ms.map_or(t, |s| s.max(t)));
+        }
         if let Some(ch) = &c.channel {
             state.channel = Some(ch.as_str().to_string());
         }
@@ -110,7 +132,7 @@ impl ContactCenterModel {
         if state_changed {
             inst.contacts.insert(c.contact_id.clone(), state);
         }
-        state_changed || advanced
+        state_changed || advanced || account_changed
     }
 
     fn snapshot(
@@ -276,16 +298,19 @@ impl ContactControl for LocalContacts {
         instance_id: &str,
         contact_id: &str,
     ) -> Result<Option<ContactInfo>, PortError> {
-        let state = {
+        let (state, account_id) = {
             let model = self.0.lock();
             let stopped = model.stopped.contains(contact_id);
-            model
-                .instances
-                .get(instance_id)
-                .and_then(|i| i.contacts.get(contact_id))
-                .cloned()
-                .map(|s| (s, stopped))
+            let instance = model.instances.get(instance_id);
+            (
+                instance
+                    .and_then(|i| i.contacts.get(contact_id))
+                    .cloned()
+                    .map(|s| (s, stopped)),
+                instance.and_then(|i| i.account_id.clone()),
+            )
         };
+        let at = |ms: Option<i64>| ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
         let described = self.described_number(contact_id)?;
         Ok(match (state, described) {
             (None, None) => None,
@@ -296,6 +321,9 @@ impl ContactControl for LocalContacts {
                     .or(described),
                 channel: state.as_ref().and_then(|(s, _)| s.channel.clone()),
                 initiation_method: None,
+                initiated: at(state.as_ref().and_then(|(s, _)| s.initiated_ms)),
+                disconnected: at(state.as_ref().and_then(|(s, _)| s.disconnected_ms)),
+                account_id,
                 ended: state.is_some_and(|(s, stopped)| s.ended || stopped),
             }),
         })

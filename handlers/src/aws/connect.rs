@@ -404,6 +404,12 @@ fn contact_info(contact: &Contact) -> ContactInfo {
         channel: contact.channel().map(|c| c.as_str().to_string()),
         initiation_method: contact.initiation_method().map(|m| m.as_str().to_string()),
         ended: contact.disconnect_timestamp().is_some(),
+        initiated: contact.initiation_timestamp().and_then(round_to_millis),
+        disconnected: contact.disconnect_timestamp().and_then(round_to_millis),
+        account_id: contact
+            .arn()
+            .and_then(connect_events_core::event::arn_account)
+            .map(str::to_string),
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
+use connect_events_core::event::arn_account;
 use connect_events_core::flow_logs::{ArchiveOutcome, ArchiveRequest};
 
 use super::{settings, BackendArgs, CliResult, Failure};
@@ -28,9 +29,13 @@ pub enum FlowLogsCommand {
         /// Key prefix (default: connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>).
         #[arg(long)]
         prefix: Option<String>,
-        /// Account that must own the bucket (the runbook's S3BucketOwnerAccountId); also names the object.
+        /// Account that must own the bucket (the runbook's S3BucketOwnerAccountId).
         #[arg(long)]
         bucket_owner: Option<String>,
+        /// Account of the Connect instance, as named in the object key (default: the instance
+        /// ARN's account, else DescribeContact's).
+        #[arg(long)]
+        account_id: Option<String>,
         /// Search from (RFC 3339; default 24 h ago).
         #[arg(long)]
         start: Option<DateTime<Utc>>,
@@ -53,6 +58,7 @@ pub async fn run(cmd: FlowLogsCommand) -> CliResult {
         bucket,
         prefix,
         bucket_owner,
+        account_id,
         start,
         end,
         flow_logs,
@@ -73,43 +79,67 @@ pub async fn run(cmd: FlowLogsCommand) -> CliResult {
     }
     let local = backend.backend == BackendKind::Local;
     let now = Utc::now();
-    let (start, end) = match (start, end, local) {
-        (s, e, false) => (s.unwrap_or(now - Duration::hours(24)), e.unwrap_or(now)),
-        // Local files are complete: search them whole unless told otherwise.
-        (s, e, true) => (
-            s.unwrap_or(DateTime::UNIX_EPOCH + Duration::days(365 * 30)),
-            e.unwrap_or(now),
-        ),
-    };
-    let account_id = settings
-        .flow_logs
-        .bucket_owner
-        .clone()
-        .or_else(|| account_of(&instance_id));
-    let account_id = match (account_id, local) {
-        (Some(a), _) => a,
-        (None, true) => "000000000000".into(),
-        (None, false) => {
-            return Err(Failure::usage(
-                "pass --bucket-owner (the account id) or an instance ARN",
-            ))
-        }
-    };
     let b = Backend::build(backend.backend, backend.state_dir, &settings, flow_logs).await?;
     let instance = instance_id
         .rsplit('/')
         .next()
         .unwrap_or(&instance_id)
         .to_string();
-    let req = ArchiveRequest {
-        instance_id: instance,
-        contact_id,
-        account_id,
-        related: Vec::new(),
-        started: None,
-        ended: None,
-        window: Some((start, end)),
+    // The contact's own timestamps date the key exactly as the Lambda does (one object per
+    // contact, whichever path archived it first).
+    let contact = b
+        .caps
+        .deny_list
+        .contacts()
+        .describe(&instance_id, &contact_id)
+        .await?;
+    if contact.is_none() {
+        eprintln!(
+            "warning: DescribeContact does not know contact {contact_id}; \
+             the archive key is dated by its newest flow-log entry"
+        );
+    }
+    let contact = contact.unwrap_or_default();
+    // The search window: what was asked; else the contact's lifetime with the Lambda's margins;
+    // else the last 24 hours (local files are complete: searched whole).
+    let margins = (
+        settings.flow_logs.window_before,
+        settings.flow_logs.window_after,
+    );
+    let start = start.unwrap_or_else(|| match (contact.initiated, local) {
+        (Some(t), _) => t - margins.0,
+        (None, false) => now - Duration::hours(24),
+        (None, true) => DateTime::UNIX_EPOCH + Duration::days(365 * 30),
+    });
+    let end = end.unwrap_or_else(|| {
+        contact
+            .disconnected
+            .map(|t| (t + margins.1).min(now))
+            .unwrap_or(now)
+    });
+    let account_id = account_id
+        .or_else(|| arn_account(&instance_id).map(str::to_string))
+        .or(contact.account_id);
+    let account_id = match (account_id, local) {
+        (Some(a), _) => a,
+        (None, true) => {
+            eprintln!("warning: no account id known; the object is named for 000000000000");
+            "000000000000".into()
+        }
+        (None, false) => {
+            return Err(Failure::usage(
+                "pass --account-id or an instance ARN: the account names the archive object",
+            ))
+        }
     };
+    let mut req = ArchiveRequest::for_contact(
+        &instance,
+        &contact_id,
+        &account_id,
+        contact.initiated,
+        contact.disconnected,
+    );
+    req.window = Some((start, end));
     let (location, summary, written) = match b.caps.flow_logs.archive(&req, now).await? {
         ArchiveOutcome::Archived {
             location, summary, ..
@@ -150,12 +180,4 @@ pub async fn run(cmd: FlowLogsCommand) -> CliResult {
         println!("download: {cmd}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn account_of(instance: &str) -> Option<String> {
-    instance
-        .strip_prefix("arn:")
-        .and_then(|rest| rest.split(':').nth(3))
-        .filter(|a| a.len() == 12)
-        .map(str::to_string)
 }
