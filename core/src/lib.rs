@@ -21,6 +21,7 @@ pub mod event;
 pub mod flow_logs;
 pub mod local;
 pub mod queue_depth;
+pub mod redact;
 pub mod replay;
 pub mod rules;
 pub mod settings;

@@ -176,7 +176,10 @@ impl Settings {
 }
 
 fn invalid(var: &str, value: &str, expected: &str) -> HandlerError {
-    HandlerError::Config(format!("{var}={value:?}: expected {expected}"))
+    HandlerError::Config(format!(
+        "{var}={:?}: expected {expected}",
+        crate::redact::redact_numbers(value)
+    ))
 }
 
 /// `true`/`1` or `false`/`0` (any case); unset is `false`.

@@ -15,10 +15,85 @@ use serde_json::{json, Value};
 /// CloudWatch namespace of the embedded-metric-format lines.
 pub const METRICS_NAMESPACE: &str = "ConnectEvents";
 
+/// Crates whose TRACE lines print what goes over the wire: the runtime logs the raw event ("raw JSON
+/// event received from Lambda"), the SDK's HTTP stack request and response bodies (a DynamoDB key is
+/// the caller's number).
+const WIRE_TARGETS: &[&str] = &[
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sigv4",
+    "aws_config",
+    "hyper",
+    "hyper_util",
+    "h2",
+];
+
+/// Opt-in to wire logging at TRACE (payloads and bodies in clear: for a test account only).
+pub const LOG_BODIES_VAR: &str = "CONNECT_EVENTS_LOG_BODIES";
+
 /// Initialise logging once per process: JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`, level from
-/// `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` (default INFO). Phone numbers are only ever logged masked.
+/// `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG` (default INFO), directives from `RUST_LOG`, as
+/// `lambda_runtime`'s default subscriber. Phone numbers are only ever logged masked; so that stays
+/// true at TRACE, the [`WIRE_TARGETS`] are held at DEBUG unless `CONNECT_EVENTS_LOG_BODIES=true`.
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use lambda_runtime::tracing::subscriber;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let bodies = var(LOG_BODIES_VAR).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let (filter, held) = log_filter(
+        var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        var("RUST_LOG").as_deref(),
+        bodies,
+    );
+    let collector = subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter);
+    if var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+        collector.json().init();
+    } else {
+        collector.init();
+    }
+    if held {
+        lambda_runtime::tracing::warn!(
+            "TRACE wire logging of the Lambda runtime and the AWS SDK is held at DEBUG: it prints \
+             event payloads and request bodies with callers' numbers; {LOG_BODIES_VAR}=true allows it"
+        );
+    }
+}
+
+/// The filter of [`init_tracing`] and whether it held wire targets back from TRACE.
+fn log_filter(
+    lambda_level: Option<&str>,
+    rust_log: Option<&str>,
+    bodies: bool,
+) -> (lambda_runtime::tracing::subscriber::EnvFilter, bool) {
+    use lambda_runtime::tracing::subscriber::filter::{EnvFilter, LevelFilter};
+    use std::str::FromStr;
+    let level = lambda_level
+        .or(rust_log)
+        .and_then(|l| LevelFilter::from_str(l).ok())
+        .unwrap_or(LevelFilter::INFO);
+    let mut filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .parse_lossy(rust_log.unwrap_or_default());
+    if bodies {
+        return (filter, false);
+    }
+    // Never more verbose than the function's level (a wire target must not become louder than the
+    // rest), never TRACE; replaces any RUST_LOG directive for the same crate.
+    let cap = level.min(LevelFilter::DEBUG);
+    for target in WIRE_TARGETS {
+        if let Ok(d) = format!("{target}={cap}").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    let asked_trace = level == LevelFilter::TRACE
+        || rust_log.is_some_and(|r| r.to_ascii_lowercase().contains("trace"));
+    (filter, asked_trace)
 }
 
 /// A failed invocation, as Lambda reports it.
@@ -153,6 +228,28 @@ async fn post_init_error(api: &str, error_type: &str, message: &str) -> std::io:
 mod tests {
     use super::*;
     use connect_events_core::PortError;
+
+    #[test]
+    fn wire_targets_never_log_at_trace_without_the_opt_in() {
+        let (filter, held) = log_filter(Some("TRACE"), None, false);
+        let text = filter.to_string();
+        assert!(held);
+        assert!(text.contains("aws_smithy_runtime=debug"), "{text}");
+        assert!(text.contains("lambda_runtime=debug"), "{text}");
+        // A RUST_LOG directive asking for the SDK's wire at TRACE is held too.
+        let (filter, held) = log_filter(None, Some("info,aws_smithy_runtime=trace"), false);
+        let text = filter.to_string();
+        assert!(held);
+        assert!(!text.contains("aws_smithy_runtime=trace"), "{text}");
+        // At INFO the wire stays at INFO: holding back never makes a crate louder.
+        let (filter, held) = log_filter(Some("INFO"), None, false);
+        assert!(!held);
+        assert!(filter.to_string().contains("aws_smithy_runtime=info"));
+        // Opted in: exactly what was asked.
+        let (filter, held) = log_filter(Some("TRACE"), None, true);
+        assert!(!held);
+        assert!(!filter.to_string().contains("aws_smithy_runtime"));
+    }
 
     #[test]
     fn diagnostics_have_stable_names_and_say_retryable() {

@@ -20,6 +20,7 @@ pub mod connect_fake;
 pub mod fault_proxy;
 pub mod harness;
 pub mod lambda_emulator;
+pub mod privacy;
 /// Shared setup for tests and benches: buckets that pass the runbook's checks, flow-log groups seeded with
 /// fixture lines, the flow-log fixtures shifted so that contact C1 ended an hour ago, the environment of
 /// a Lambda process pointed at the local servers.

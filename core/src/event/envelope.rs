@@ -111,7 +111,10 @@ impl Event {
             EventError::new(
                 EventErrorKind::InvalidJson,
                 None,
-                format!("invalid JSON: {e}"),
+                format!(
+                    "invalid JSON: {}",
+                    crate::redact::redact_numbers(&e.to_string())
+                ),
             )
         })?;
         Event::from_value(value)

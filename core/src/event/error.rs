@@ -95,7 +95,7 @@ impl EventError {
             return EventError::missing(&field);
         }
         let field = join_path(prefix, &path);
-        let reason = redact_digit_runs(&strip_position(&message));
+        let reason = crate::redact::serde_reason(&message);
         EventError::new(EventErrorKind::InvalidField, Some(field), reason)
     }
 }
@@ -106,42 +106,6 @@ fn join_path(prefix: &str, path: &str) -> String {
         (_, true) => prefix.to_string(),
         (true, false) => path.to_string(),
         (false, false) => format!("{prefix}.{path}"),
-    }
-}
-
-/// serde quotes the offending value ("invalid type: integer `14255550100`"), which can be a caller's
-/// number: mask every run of five or more digits, keeping its first two and last two.
-pub(crate) fn redact_digit_runs(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 5 {
-            out.push_str(&run[..2]);
-            out.extend(std::iter::repeat_n('*', run.len() - 4));
-            out.push_str(&run[run.len() - 2..]);
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
-}
-
-/// serde_json appends " at line 1 column 20" for errors from a string; our locations come from the
-/// source file instead.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
-        _ => message.to_string(),
     }
 }
 
@@ -161,20 +125,13 @@ impl fmt::Display for EventError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn serde_reasons_never_carry_a_number_in_clear() {
-        assert_eq!(
-            redact_digit_runs("invalid type: integer `14255550100`"),
-            "invalid type: integer `14*******00`"
-        );
-        assert_eq!(
-            redact_digit_runs("string \"+1 425 555 0100\" at 2025"),
-            "string \"+1 425 555 0100\" at 2025"
-        );
         let v = serde_json::json!({"Details": {"ContactData": {"CustomerEndpoint": {"Address": 14255550100u64}}}});
         let e = crate::event::flow::FlowInvocation::from_value(&v).unwrap_err();
         assert!(!e.to_string().contains("4255550100"), "{e}");
+        let v = serde_json::json!({"Details": {"ContactData": {"CustomerEndpoint": "+1 (425) 555-0199"}}});
+        let e = crate::event::flow::FlowInvocation::from_value(&v).unwrap_err();
+        assert!(!e.to_string().contains("555"), "{e}");
     }
 }

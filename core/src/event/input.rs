@@ -166,7 +166,10 @@ pub fn read_json_document(file: &str, text: &str) -> Vec<InputItem> {
 
 fn json_error(file: &str, e: serde_json::Error) -> InputItem {
     let loc = SourceLoc::new(file, e.line());
-    let reason = format!("invalid JSON: {e}");
+    let reason = format!(
+        "invalid JSON: {}",
+        crate::redact::redact_numbers(&e.to_string())
+    );
     InputItem {
         event: Err(EventError::new(EventErrorKind::InvalidJson, None, reason).at(loc.clone())),
         loc,

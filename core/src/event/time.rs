@@ -9,7 +9,10 @@ use serde::{Deserialize, Deserializer};
 pub fn parse_timestamp(s: &str) -> Result<Option<DateTime<Utc>>, String> {
     let t = DateTime::parse_from_rfc3339(s.trim())
         .map_err(|e| {
-            format!("invalid timestamp {s:?}: {e} (expected e.g. 2025-06-10T14:00:00.000Z)")
+            format!(
+                "invalid timestamp {:?}: {e} (expected e.g. 2025-06-10T14:00:00.000Z)",
+                crate::redact::redact_numbers(s)
+            )
         })?
         .with_timezone(&Utc);
     if t.timestamp_millis() <= 1 {

@@ -527,10 +527,11 @@ fn optional_str<'a>(
 }
 
 fn quote(s: &str) -> String {
-    match s.char_indices().nth(MAX_QUOTED) {
+    let cut = match s.char_indices().nth(MAX_QUOTED) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
-    }
+    };
+    crate::redact::redact_numbers(&cut)
 }
 
 /// Parsed-and-canonicalised entry reduced to what the archive stores: used by the archive builder so that adding
