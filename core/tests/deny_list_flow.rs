@@ -67,6 +67,7 @@ async fn inbound_lookup_is_not_listed_then_listed() {
         None,
         Some("ops".into()),
         connect_events_core::deny_list::EntrySource::Cli,
+        false,
         Utc::now(),
     )
     .await
@@ -78,8 +79,48 @@ async fn inbound_lookup_is_not_listed_then_listed() {
     assert_eq!(answer["reason"], "abusive");
     // The hit is counted once per contact, however often the flow asks.
     svc.flow(&inv, Utc::now()).await;
-    let n = svc.normalize("+14255550100").unwrap();
+    let n = svc.presented("+14255550100").unwrap().number;
     assert_eq!(svc.store().get(&n).await.unwrap().unwrap().hit_count, 1);
+}
+
+/// A fixture invocation with another caller address (the raw JSON, as Connect sends it).
+fn invocation_from(name: &str, address: &str) -> FlowInvocation {
+    let path = format!(
+        "{}/../tests/fixtures/flow-invocation/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = address.into();
+    FlowInvocation::from_value(&v).unwrap()
+}
+
+/// Spoofed caller IDs that libphonenumber calls invalid are what a deny list exists for: listed by
+/// an operator (typed, with a warning), then matched as Connect presents them.
+#[tokio::test]
+async fn spoofed_caller_ids_are_listed_and_answered_listed() {
+    let svc = service("spoofed");
+    for number in ["+11234567890", "+15555555555", "+190011112222"] {
+        let inv = invocation_from("voice-inbound-lookup.json", number);
+        let answer = svc.flow(&inv, Utc::now()).await;
+        assert_eq!(answer["result"], "not_listed", "{number}: {answer:?}");
+        let (_, warning) = svc
+            .add(
+                number,
+                Some("spoofed".into()),
+                None,
+                None,
+                connect_events_core::deny_list::EntrySource::Cli,
+                false,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert!(warning.is_some(), "{number}: unknown to the metadata");
+        let answer = svc.flow(&inv, Utc::now()).await;
+        assert_eq!(answer["Success"], "true", "{number}: {answer:?}");
+        assert_eq!(answer["result"], "listed", "{number}: {answer:?}");
+        no_digits_in_clear(&answer);
+    }
 }
 
 #[tokio::test]
@@ -100,7 +141,10 @@ async fn agent_flag_stores_the_caller() {
     assert_eq!(answer["Success"], "true", "{answer:?}");
     assert_eq!(answer["result"], "flagged");
     no_digits_in_clear(&answer);
-    let n = svc.normalize(inv.customer_address().unwrap()).unwrap();
+    let n = svc
+        .presented(inv.customer_address().unwrap())
+        .unwrap()
+        .number;
     let entry = svc.store().get(&n).await.unwrap().unwrap();
     assert_eq!(
         entry.source,

@@ -234,11 +234,13 @@ async fn service_adds_checks_and_removes() {
             None,
             Some("ops".into()),
             EntrySource::Cli,
+            false,
             now,
         )
         .await
         .expect("add");
-    assert_eq!(added.number, e164(NUMBER));
+    assert_eq!(added, (added.0.clone(), None), "a known number: no warning");
+    assert_eq!(added.0.number, e164(NUMBER));
 
     let result = service.check("+1 425-555-0100", now).await.expect("check");
     assert!(result.listed);
@@ -259,6 +261,51 @@ async fn service_adds_checks_and_removes() {
     assert!(service.remove("425.555.0100").await.expect("remove"));
     assert!(!service.check(NUMBER, now).await.expect("check").listed);
     assert!(!service.remove(NUMBER).await.expect("second remove"));
+}
+
+/// Spoofed caller IDs are listable over the wire: typed with a warning (refused with `strict`),
+/// read back from the table as keys, and matched when Connect presents them.
+#[tokio::test]
+async fn spoofed_caller_ids_are_listed_checked_and_read_back() {
+    let service = service(new_store().await);
+    let now = SystemClock.now();
+    for (typed, key) in [
+        ("+1 (123) 456-7890", "+11234567890"),
+        ("+15555555555", "+15555555555"),
+        ("+1 900 1111 2222", "+190011112222"),
+    ] {
+        let strict = service
+            .add(typed, None, None, None, EntrySource::Cli, true, now)
+            .await;
+        assert!(strict.is_err(), "strict refuses {key}");
+        let (entry, warning) = service
+            .add(
+                typed,
+                Some("spoofed".into()),
+                None,
+                None,
+                EntrySource::Cli,
+                false,
+                now,
+            )
+            .await
+            .expect("add");
+        assert_eq!(entry.number.as_str(), key);
+        assert_eq!(warning, Some(connect_events_core::deny_list::UNKNOWN_RANGE));
+        let presented = service.check_presented(key, now).await.expect("check");
+        assert!(presented.listed, "{key}");
+        assert_eq!(presented.warning, None);
+    }
+    let mut listed: Vec<String> = service
+        .store()
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| e.number.as_str().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["+11234567890", "+15555555555", "+190011112222"]);
 }
 
 #[tokio::test]
@@ -371,9 +418,18 @@ async fn expired_entries_are_not_listed_but_still_stored() {
     // A TTL in the future is listed until it passes.
     let one_hour = (now + Duration::from_secs(3600)) - now;
     let added = service
-        .add(NUMBER, None, Some(one_hour), None, EntrySource::Cli, now)
+        .add(
+            NUMBER,
+            None,
+            Some(one_hour),
+            None,
+            EntrySource::Cli,
+            false,
+            now,
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(added.expires_at, Some(now.timestamp() + 3600));
     assert!(service.check(NUMBER, now).await.unwrap().listed);
     let later = now + Duration::from_secs(3601);

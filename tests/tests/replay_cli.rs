@@ -687,3 +687,75 @@ fn a_contact_spanning_midnight_has_one_archive_whichever_path_writes_it() {
         )]
     );
 }
+
+/// What the CLI says about bad input never carries the number in clear, however it was written:
+/// import rows of the wrong type (serde quotes them), unparseable formatted numbers, a number where
+/// a region is needed, and an unreadable event of a replay.
+#[test]
+fn cli_errors_never_echo_a_number_in_any_format() {
+    const NUMBERS: [&str; 3] = ["+14255550199", "+14255550188", "+14255550177"];
+    let dir = temp_dir("cli-privacy");
+    let state = dir.join("state");
+    let state_arg = state.to_str().unwrap();
+    let json_import = dir.join("numbers.json");
+    std::fs::write(
+        &json_import,
+        r#"[14255550199, {"number": 14255550188}, {"number": "+1 (425) 555-0177 ext"},
+            {"number": ["+1 (425) 555-0199"]}, {"number": "+1 425 555 0188", "ttl": "+1 (425) 555-0177"}]"#,
+    )
+    .unwrap();
+    let csv_import = dir.join("numbers.csv");
+    std::fs::write(
+        &csv_import,
+        "number,reason,ttl\n+1 (425) 555-0199-99999,fraud\n(425) 555-0188,fraud,(425) 555-0177\n",
+    )
+    .unwrap();
+    let events = dir.join("events.ndjson");
+    std::fs::write(
+        &events,
+        concat!(
+            r#"{"version":"0","id":"1","detail-type":"Amazon Connect Contact Event","source":"aws.connect","account":"123456789012","time":"+1 (425) 555-0199","region":"us-east-1","resources":[],"detail":{}}"#,
+            "\n",
+            r#"{"version":"0","id":"2","detail-type":"Amazon Connect Contact Event","source":"aws.connect","account":"123456789012","time":"2025-06-10T00:00:00Z","region":"us-east-1","resources":[],"detail":{"eventType":"INITIATED","contactId":"c-1","channel":"+1 (425) 555-0188","instanceArn":"arn:aws:connect:us-east-1:123456789012:instance/i-1"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["denylist", "import", json_import.to_str().unwrap()],
+        vec!["denylist", "import", csv_import.to_str().unwrap()],
+        vec!["denylist", "add", "+1 (425) 555-0199-12345"],
+        vec!["denylist", "add", "(425) 555-0188"],
+        vec!["denylist", "check", "425.555.0177"],
+        vec!["denylist", "remove", "+1 425 555 0177 77777"],
+        vec![
+            "denylist",
+            "add",
+            "+14255550199",
+            "--ttl",
+            "+1 (425) 555-0188",
+        ],
+        vec!["number", "normalize", "(425) 555-0177"],
+        vec!["replay", events.to_str().unwrap()],
+    ];
+    for args in runs {
+        let mut args = args.clone();
+        if args[0] != "number" {
+            args.extend(["--state-dir", state_arg]);
+        }
+        let out = cli(&args);
+        let what = args.join(" ");
+        assert!(!out.status.success(), "{what}: bad input must fail");
+        // Errors go to stderr; replay reports them with the rest of its report on stdout.
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            said.contains("invalid") || said.contains("error"),
+            "{what}: says why: {said}"
+        );
+        connect_events_tests::privacy::assert_no_number(&what, &said, &NUMBERS);
+    }
+}

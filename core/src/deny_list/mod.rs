@@ -2,11 +2,13 @@
 //! from contact flows and enforced on contact events.
 
 pub mod import;
+pub mod intake;
 pub mod model;
 pub mod number;
 pub mod policy;
 pub mod ports;
 
+pub use intake::{Accepted, UNKNOWN_RANGE};
 pub use model::{DenyEntry, EntrySource};
 pub use number::{mask, normalize, NumberError, E164};
 pub use policy::{

@@ -37,12 +37,12 @@
 //!
 //! # Validity
 //!
-//! A number is accepted only when libphonenumber says it is *valid* (`phonenumber::is_valid`: its
-//! digits match a number range of its region, e.g. fixed line or mobile), not merely *possible*
-//! (right length). A deny list must not store keys that no caller can ever present, and length-only
-//! checks let many typos through (`+1 555 555 5555` has the right length and is invalid). The cost
-//! is that a number in a range that libphonenumber's metadata does not know yet is rejected until
-//! the crate's metadata is updated.
+//! [`normalize`] accepts a number only when libphonenumber says it is *valid* (`phonenumber::is_valid`:
+//! its digits match a number range of its region), not merely *possible*: length-only checks let
+//! many typos through. That is the rule for *reading* human input; it is not a gate on the deny
+//! list. Numbers Amazon Connect presents are keys as they are, and a typed number that is
+//! well-formed E.164 but unknown to the metadata is taken as written with a warning
+//! ([`crate::deny_list::intake`]): spoofed caller IDs must be listable.
 //!
 //! # Upstream bug workaround (rust-phonenumber issues #30 and #76)
 //!
@@ -157,10 +157,10 @@ const ANONYMOUS_WORDS: &[&str] = &[
 const ANONYMOUS_PSEUDO_NUMBERS: &[&str] =
     &["+266696687", "+7378742833", "+86282452253", "+2562533"];
 
-/// A validated E.164 number, e.g. `"+14255550100"`.
+/// An E.164 number, the deny-list key, e.g. `"+14255550100"`.
 ///
-/// Built by [`normalize`] or, strictly, by [`FromStr`] / deserialization (the text must already be
-/// the canonical E.164 form of a valid number). `Display` prints the E.164 form; `Debug` prints it
+/// Built by [`normalize`] (a valid number, from any human format) or by [`FromStr`] /
+/// deserialization / [`E164::from_key`] (the key syntax exactly: `+` and 1 to 15 digits). `Display` prints the E.164 form; `Debug` prints it
 /// masked, so that a stray `{:?}` in a log line does not leak the number.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -175,6 +175,16 @@ impl E164 {
     /// The number masked for logs, e.g. `"+14*******00"` (see [`mask`]).
     pub fn masked(&self) -> String {
         mask(&self.0)
+    }
+
+    /// `s` as a key when it has the E.164 syntax (`+`, 1 to 15 ASCII digits, the first not `0`);
+    /// no metadata is consulted.
+    pub fn from_key(s: &str) -> Option<Self> {
+        let digits = s.strip_prefix('+')?;
+        let ok = (1..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        ok.then(|| E164(s.to_string()))
     }
 
     /// Builds the E.164 form of a parsed number: `+`, country code, national significant number.
@@ -218,24 +228,17 @@ impl TryFrom<String> for E164 {
 impl FromStr for E164 {
     type Err = NumberError;
 
-    /// Strict: accepts only `+` followed by the canonical digits of a valid number, with no
-    /// separators, whitespace, extension or national prefix. Use [`normalize`] for human input.
+    /// The key syntax, exactly: `+` and 1 to 15 ASCII digits, the first not `0` (no separators,
+    /// whitespace or extension). No metadata is consulted: this is how stored keys and numbers
+    /// Amazon Connect presents are read (see [`crate::deny_list::intake`]). Use [`normalize`] for
+    /// human input.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.is_empty() {
             return Err(NumberError::Empty);
         }
-        let digits = s
-            .strip_prefix('+')
-            .filter(|d| (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| NumberError::invalid("not in E.164 form ('+' and 2 to 15 digits)"))?;
-        let number = normalize_international(digits)?;
-        if number.0 == s {
-            Ok(number)
-        } else {
-            Err(NumberError::invalid(
-                "not the canonical E.164 form of the number",
-            ))
-        }
+        E164::from_key(s).ok_or_else(|| {
+            NumberError::invalid("not in E.164 form ('+' and 1 to 15 digits, the first not 0)")
+        })
     }
 }
 
@@ -400,7 +403,7 @@ fn parse_region(region: Option<&str>) -> Result<Option<Region>, NumberError> {
 }
 
 /// Whether the text is a withheld-caller marker rather than a number (see [`ANONYMOUS_WORDS`]).
-fn is_anonymous(text: &str) -> bool {
+pub(crate) fn is_anonymous(text: &str) -> bool {
     let text = angle_bracketed(text).unwrap_or(text).trim();
     if ANONYMOUS_PSEUDO_NUMBERS.contains(&text) {
         return true;
@@ -704,6 +707,22 @@ fn failure(parsed: &Result<PhoneNumber, phonenumber::ParseError>) -> NumberError
         Err(E::TooLong) => "too many digits",
         Err(E::MalformedInteger(_)) => "malformed digits",
     })
+}
+
+/// `text` without visual separators, with its decimal digits and `+` in ASCII: `+1 (425) 555-0100`
+/// → `+14255550100`. Other characters are kept, so the result is a key only if the text was one.
+pub(crate) fn without_separators(text: &str) -> String {
+    text.trim()
+        .chars()
+        .filter(|&c| !is_separator(c))
+        .map(|c| {
+            if is_plus(c) {
+                '+'
+            } else {
+                decimal_digit(c).unwrap_or(c)
+            }
+        })
+        .collect()
 }
 
 /// `+` and its full-width form.
@@ -1085,15 +1104,23 @@ mod tests {
     }
 
     #[test]
-    fn e164_from_str_is_strict() {
-        assert_eq!(
-            "+14255550100".parse::<E164>().unwrap().as_str(),
-            "+14255550100"
-        );
-        assert_eq!(
-            "+390669884000".parse::<E164>().unwrap().as_str(),
-            "+390669884000"
-        );
+    fn e164_from_str_is_the_key_syntax() {
+        // Keys as Amazon Connect presents them, whether or not the metadata knows the range:
+        // spoofed caller IDs (`+1123…`, `+1555…`, too long for NANP) are exactly what a deny list
+        // must hold.
+        for key in [
+            "+14255550100",
+            "+390669884000",
+            "+11234567890",
+            "+15555555555",
+            "+190011112222",
+            "+1555",
+            "+4402079460018",
+            "+1",
+            "+123456789012345",
+        ] {
+            assert_eq!(key.parse::<E164>().unwrap().as_str(), key);
+        }
         assert_eq!("".parse::<E164>(), Err(NumberError::Empty));
         for input in [
             " +14255550100",
@@ -1101,11 +1128,9 @@ mod tests {
             "14255550100",
             "+1 425 555 0100",
             "+1-425-555-0100",
-            "+4402079460018",
             "+14255550100x1",
-            "+1555",
-            "+15555555555",
             "+0",
+            "+01",
             "+",
             "+1234567890123456",
             "anonymous",

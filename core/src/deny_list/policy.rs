@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::intake::{self, Accepted};
 use super::model::{DenyEntry, EntrySource};
-use super::number::{mask, normalize, NumberError, E164};
+use super::number::{mask, NumberError, E164};
 use super::ports::{ContactControl, DenyStore, StopOutcome};
 use crate::error::{HandlerError, PortError};
 use crate::event::flow::FlowInvocation;
@@ -72,6 +73,8 @@ impl Default for DenyListConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckResult {
     pub number: Result<E164, NumberError>,
+    /// Set when a typed number was taken as written ([`intake::UNKNOWN_RANGE`]).
+    pub warning: Option<&'static str>,
     /// The active entry, when listed.
     pub entry: Option<DenyEntry>,
     pub listed: bool,
@@ -126,14 +129,38 @@ impl DenyListService {
         &self.config
     }
 
-    /// Normalize with the configured default region.
-    pub fn normalize(&self, raw: &str) -> Result<E164, NumberError> {
-        normalize(raw, self.config.default_region.as_deref())
+    /// A typed number (CLI, import, the agent's `CustomerNumber`) under the configured default
+    /// region: see [`intake::typed`].
+    pub fn typed(&self, raw: &str, strict: bool) -> Result<Accepted, NumberError> {
+        intake::typed(raw, self.config.default_region.as_deref(), strict)
     }
 
-    /// Look a raw number up.
+    /// A number Amazon Connect presents: see [`intake::presented`].
+    pub fn presented(&self, raw: &str) -> Result<Accepted, NumberError> {
+        intake::presented(raw, self.config.default_region.as_deref())
+    }
+
+    /// Look up a typed number (the CLI's `check`).
     pub async fn check(&self, raw: &str, now: DateTime<Utc>) -> Result<CheckResult, HandlerError> {
-        let number = self.normalize(raw);
+        self.lookup(self.typed(raw, false), now).await
+    }
+
+    /// Look up a number Amazon Connect presents (the contact flow, enforcement).
+    pub async fn check_presented(
+        &self,
+        raw: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CheckResult, HandlerError> {
+        self.lookup(self.presented(raw), now).await
+    }
+
+    async fn lookup(
+        &self,
+        accepted: Result<Accepted, NumberError>,
+        now: DateTime<Utc>,
+    ) -> Result<CheckResult, HandlerError> {
+        let warning = accepted.as_ref().ok().and_then(|a| a.warning);
+        let number = accepted.map(|a| a.number);
         let (entry, listed) = match &number {
             Ok(n) => {
                 let entry = self.store.get(n).await?.filter(|e| e.is_active(now));
@@ -145,12 +172,15 @@ impl DenyListService {
         };
         Ok(CheckResult {
             number,
+            warning,
             entry,
             listed,
         })
     }
 
-    /// Add (or refresh) an entry.
+    /// Add (or refresh) an entry for a typed number; `strict` refuses numbers the metadata does
+    /// not know. The warning, if any, is returned with the entry.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add(
         &self,
         raw: &str,
@@ -158,26 +188,41 @@ impl DenyListService {
         ttl: Option<Duration>,
         added_by: Option<String>,
         source: EntrySource,
+        strict: bool,
         now: DateTime<Utc>,
-    ) -> Result<DenyEntry, HandlerError> {
-        let number = self
-            .normalize(raw)
+    ) -> Result<(DenyEntry, Option<&'static str>), HandlerError> {
+        let accepted = self
+            .typed(raw, strict)
             .map_err(|e| HandlerError::InvalidInput(format!("number {}: {e}", mask(raw))))?;
-        let mut entry = DenyEntry::new(number);
+        self.add_accepted(accepted, reason, ttl, added_by, source, now)
+            .await
+    }
+
+    async fn add_accepted(
+        &self,
+        accepted: Accepted,
+        reason: Option<String>,
+        ttl: Option<Duration>,
+        added_by: Option<String>,
+        source: EntrySource,
+        now: DateTime<Utc>,
+    ) -> Result<(DenyEntry, Option<&'static str>), HandlerError> {
+        let mut entry = DenyEntry::new(accepted.number);
         entry.reason = reason;
         entry.added_by = added_by;
         entry.source = Some(source);
         entry.added_at = Some(now);
         entry.expires_at = ttl.map(|d| (now + d).timestamp());
         self.store.put(&entry).await?;
-        Ok(entry)
+        Ok((entry, accepted.warning))
     }
 
     /// Remove an entry; `true` when it existed.
     pub async fn remove(&self, raw: &str) -> Result<bool, HandlerError> {
         let number = self
-            .normalize(raw)
-            .map_err(|e| HandlerError::InvalidInput(format!("number {}: {e}", mask(raw))))?;
+            .typed(raw, false)
+            .map_err(|e| HandlerError::InvalidInput(format!("number {}: {e}", mask(raw))))?
+            .number;
         Ok(self.store.remove(&number).await?)
     }
 
@@ -197,17 +242,16 @@ impl DenyListService {
             .parameter("action")
             .unwrap_or_else(|| "check".into())
             .to_ascii_lowercase();
+        // Which number, and how it reached us: the endpoint is presented by Connect, the
+        // `CustomerNumber` parameter typed by an agent (or set by the flow from customer input).
+        let presented = || invocation.customer_address().map(|a| (a.to_string(), true));
+        let typed = || invocation.parameter("CustomerNumber").map(|n| (n, false));
         let raw = match action.as_str() {
-            "flag" => invocation
-                .parameter("CustomerNumber")
-                .or_else(|| invocation.customer_address().map(str::to_string)),
-            _ => invocation
-                .customer_address()
-                .map(str::to_string)
-                .or_else(|| invocation.parameter("CustomerNumber")),
+            "flag" => typed().or_else(presented),
+            _ => presented().or_else(typed),
         };
         let mut out = BTreeMap::new();
-        let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        let Some((raw, presented)) = raw.filter(|(r, _)| !r.trim().is_empty()) else {
             out.insert("Success".into(), "false".into());
             out.insert("result".into(), "no_number".into());
             return out;
@@ -215,11 +259,11 @@ impl DenyListService {
         let deadline = tokio::time::Instant::now() + self.config.flow_budget;
         match action.as_str() {
             "flag" => {
-                self.flow_flag(invocation, &raw, now, deadline, &mut out)
+                self.flow_flag(invocation, &raw, presented, now, deadline, &mut out)
                     .await
             }
             "check" => {
-                self.flow_check(invocation, &raw, now, deadline, &mut out)
+                self.flow_check(invocation, &raw, presented, now, deadline, &mut out)
                     .await
             }
             other => {
@@ -235,11 +279,17 @@ impl DenyListService {
         &self,
         invocation: &FlowInvocation,
         raw: &str,
+        presented: bool,
         now: DateTime<Utc>,
         deadline: tokio::time::Instant,
         out: &mut BTreeMap<String, String>,
     ) {
-        let checked = tokio::time::timeout_at(deadline, self.check(raw, now))
+        let accepted = if presented {
+            self.presented(raw)
+        } else {
+            self.typed(raw, false)
+        };
+        let checked = tokio::time::timeout_at(deadline, self.lookup(accepted, now))
             .await
             .unwrap_or_else(|_| Err(self.budget_exceeded("lookup").into()));
         match checked {
@@ -273,7 +323,13 @@ impl DenyListService {
                         tracing::warn!(error = %e, number = %n.masked(), "could not record the deny-list hit");
                     }
                 }
-                tracing::info!(number = %mask(raw), listed = result.listed, result = code, "deny-list check");
+                tracing::info!(
+                    number = %mask(raw),
+                    listed = result.listed,
+                    result = code,
+                    warning = result.warning,
+                    "deny-list check"
+                );
             }
             Err(e) => {
                 let listed = self.config.on_failure == FailurePolicy::FailClosed;
@@ -301,6 +357,7 @@ impl DenyListService {
         &self,
         invocation: &FlowInvocation,
         raw: &str,
+        presented: bool,
         now: DateTime<Utc>,
         deadline: tokio::time::Instant,
         out: &mut BTreeMap<String, String>,
@@ -318,15 +375,23 @@ impl DenyListService {
         let reason = invocation
             .parameter("reason")
             .or_else(|| Some("flagged by agent".into()));
-        let added = tokio::time::timeout_at(
-            deadline,
-            self.add(raw, reason, None, by, EntrySource::Agent, now),
-        )
-        .await
-        .unwrap_or_else(|_| Err(self.budget_exceeded("flag").into()));
+        let accepted = if presented {
+            self.presented(raw)
+        } else {
+            self.typed(raw, false)
+        };
+        let added = match accepted {
+            Ok(accepted) => tokio::time::timeout_at(
+                deadline,
+                self.add_accepted(accepted, reason, None, by, EntrySource::Agent, now),
+            )
+            .await
+            .unwrap_or_else(|_| Err(self.budget_exceeded("flag").into())),
+            Err(e) => Err(HandlerError::InvalidInput(e.to_string())),
+        };
         match added {
-            Ok(entry) => {
-                tracing::info!(number = %entry.number.masked(), "deny-list flag");
+            Ok((entry, warning)) => {
+                tracing::info!(number = %entry.number.masked(), warning, "deny-list flag");
                 out.insert("Success".into(), "true".into());
                 out.insert("result".into(), "flagged".into());
                 out.insert("normalizedNumber".into(), entry.number.masked());
@@ -386,7 +451,7 @@ impl DenyListService {
         let Some(raw) = info.as_ref().and_then(|i| i.customer_address.clone()) else {
             return Ok(EnforceOutcome::NoNumber("no customer endpoint"));
         };
-        let result = self.check(&raw, now).await?;
+        let result = self.check_presented(&raw, now).await?;
         if !result.listed {
             return Ok(match result.number {
                 Ok(_) => EnforceOutcome::NotListed,

@@ -42,8 +42,8 @@ async fn handle(service: &DenyListService, event: LambdaEvent<Value>) -> Result<
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = connect_events_handlers::lambda::settings_or_init_error().await?;
-    // Load libphonenumber's metadata during init, not inside the first contact.
-    let _ = connect_events_core::deny_list::normalize("+14255550100", None);
+    // No libphonenumber metadata at init: numbers Connect presents are E.164 keys as they are
+    // (`deny_list::intake`), so the metadata is loaded only by the rare typed number that needs it.
     let sdk = config::load(config::CallProfile::BACKGROUND).await;
     let service = aws::deny_list_service(&sdk, &settings);
     let service = &service;

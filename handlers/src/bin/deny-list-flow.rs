@@ -46,8 +46,8 @@ async fn handle(
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = connect_events_handlers::lambda::settings_or_init_error().await?;
-    // Load libphonenumber's metadata during init, not inside the first contact.
-    let _ = connect_events_core::deny_list::normalize("+14255550100", None);
+    // No libphonenumber metadata at init: numbers Connect presents are E.164 keys as they are
+    // (`deny_list::intake`), so the metadata is loaded only by the rare typed number that needs it.
     // Contact flows wait at most 8 s: every AWS call is bounded to 2 s.
     let sdk = config::load(config::CallProfile::INTERACTIVE).await;
     let service = aws::deny_list_service(&sdk, &settings);

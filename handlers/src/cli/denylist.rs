@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use chrono::{TimeZone, Utc};
 use clap::{Subcommand, ValueEnum};
 use connect_events_core::deny_list::import::{parse_import, parse_ttl, to_csv, ImportFormat};
-use connect_events_core::deny_list::{normalize, DenyEntry, EntrySource};
+use connect_events_core::deny_list::intake::typed;
+use connect_events_core::deny_list::{DenyEntry, EntrySource, E164};
 use serde_json::json;
 
 use super::{settings, BackendArgs, CliResult, Failure};
@@ -32,6 +33,10 @@ pub enum DenylistCommand {
         /// Who adds it (default: $USER).
         #[arg(long)]
         by: Option<String>,
+        /// Refuse numbers libphonenumber's metadata does not know, instead of taking a
+        /// well-formed E.164 number as written with a warning.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         backend: BackendArgs,
     },
@@ -59,6 +64,10 @@ pub enum DenylistCommand {
         file: PathBuf,
         #[arg(long)]
         by: Option<String>,
+        /// Refuse numbers libphonenumber's metadata does not know, instead of taking a
+        /// well-formed E.164 number as written with a warning.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         backend: BackendArgs,
     },
@@ -79,6 +88,10 @@ pub enum NumberCommand {
         /// ISO 3166 region for national formats, e.g. US, GB, DE.
         #[arg(long)]
         default_region: Option<String>,
+        /// Refuse numbers libphonenumber's metadata does not know, instead of taking a
+        /// well-formed E.164 number as written with a warning.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -86,18 +99,27 @@ pub fn run_number(cmd: NumberCommand) -> CliResult {
     let NumberCommand::Normalize {
         input,
         default_region,
+        strict,
     } = cmd;
     let region = default_region.or_else(|| {
         std::env::var("DENYLIST_DEFAULT_REGION")
             .ok()
             .filter(|r| !r.is_empty())
     });
-    match normalize(&input, region.as_deref()) {
-        Ok(n) => {
-            println!("{n}");
+    match typed(&input, region.as_deref(), strict) {
+        Ok(accepted) => {
+            warn(&accepted.number, accepted.warning);
+            println!("{}", accepted.number);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(Failure::usage(format!("{} ({})", e, e.code()))),
+    }
+}
+
+/// A typed number taken as written: say so on stderr (stdout stays the data).
+fn warn(number: &E164, warning: Option<&str>) {
+    if let Some(w) = warning {
+        eprintln!("warning: {}: {w}", number.masked());
     }
 }
 
@@ -123,6 +145,7 @@ pub async fn run(cmd: DenylistCommand) -> CliResult {
             reason,
             ttl,
             by,
+            strict,
             backend,
         } => {
             let ttl = ttl
@@ -131,11 +154,20 @@ pub async fn run(cmd: DenylistCommand) -> CliResult {
                 .transpose()
                 .map_err(Failure::usage)?;
             let b = open(backend).await?;
-            let entry = b
+            let (entry, warning) = b
                 .caps
                 .deny_list
-                .add(&number, reason, ttl, operator(by), EntrySource::Cli, now)
+                .add(
+                    &number,
+                    reason,
+                    ttl,
+                    operator(by),
+                    EntrySource::Cli,
+                    strict,
+                    now,
+                )
                 .await?;
+            warn(&entry.number, warning);
             println!("{}", entry_json(&entry));
             Ok(ExitCode::SUCCESS)
         }
@@ -156,6 +188,7 @@ pub async fn run(cmd: DenylistCommand) -> CliResult {
                 .number
                 .as_ref()
                 .map_err(|e| Failure::usage(format!("{} ({})", e, e.code())))?;
+            warn(e164, result.warning);
             let entry = result.entry.as_ref();
             println!(
                 "{}",
@@ -205,31 +238,42 @@ pub async fn run(cmd: DenylistCommand) -> CliResult {
             }
             Ok(ExitCode::SUCCESS)
         }
-        DenylistCommand::Import { file, by, backend } => {
+        DenylistCommand::Import {
+            file,
+            by,
+            strict,
+            backend,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
             let region = settings.deny_list.default_region.as_deref();
-            let (entries, errors) = parse_import(
+            let parsed = parse_import(
                 &text,
                 ImportFormat::from_path(&file),
                 region,
                 operator(by).as_deref(),
+                strict,
                 now,
             );
-            for e in &errors {
+            let (entries, errors) = (&parsed.entries, &parsed.errors);
+            for e in errors {
                 eprintln!("{}:{}: {}", file.display(), e.line, e.reason);
             }
+            for w in &parsed.warnings {
+                eprintln!("{}:{}: warning: {}", file.display(), w.line, w.reason);
+            }
             let b = open(backend).await?;
-            let outcome = b.caps.deny_list.store().put_batch(&entries).await?;
+            let outcome = b.caps.deny_list.store().put_batch(entries).await?;
             for (number, reason) in &outcome.failed {
                 eprintln!("{}: not written: {reason}", number.masked());
             }
             println!(
-                "imported {} of {} rows ({} rejected, {} not written)",
+                "imported {} of {} rows ({} rejected, {} not written, {} unknown to the metadata)",
                 outcome.written,
                 entries.len() + errors.len(),
                 errors.len(),
-                outcome.failed.len()
+                outcome.failed.len(),
+                parsed.warnings.len()
             );
             Ok(if errors.is_empty() && outcome.failed.is_empty() {
                 ExitCode::SUCCESS
