@@ -789,6 +789,82 @@ async fn deny_list_flow_never_logs_a_number_in_any_format_at_any_level() {
     }
 }
 
+/// Issue #9's acceptance: spoofed caller IDs that libphonenumber calls invalid (`+11234567890`: an
+/// invalid NANP area code, `+15555555555`, `+190011112222`: too long for NANP) are added by the CLI
+/// on both backends (with a warning; `--strict` refuses), `check` lists them, and the contact-flow
+/// function answers `result=listed`, `Success=true` for such a caller.
+#[tokio::test]
+async fn spoofed_caller_ids_are_listed_by_the_cli_on_both_backends_and_blocked_by_the_flow() {
+    const SPOOFED: [&str; 3] = ["+11234567890", "+15555555555", "+190011112222"];
+    let moto = moto().await;
+    let table = deny_table(moto, &[]).await;
+    let endpoints = Endpoints::local(None).await;
+    let state = std::env::temp_dir().join(unique("spoofed-local"));
+    let aws_env = endpoints.env(&[
+        ("DENYLIST_TABLE", table.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]);
+    let cli = |args: &[&str], aws: bool| {
+        let mut cmd = std::process::Command::new(target_bin("connect-events"));
+        cmd.args(args);
+        if aws {
+            cmd.args(["--backend", "aws"])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .envs(aws_env.iter().cloned());
+        } else {
+            cmd.arg("--state-dir").arg(&state);
+        }
+        cmd.output().expect("run connect-events")
+    };
+    for aws in [false, true] {
+        for number in SPOOFED {
+            let strict = cli(&["denylist", "add", number, "--strict"], aws);
+            assert_eq!(
+                strict.status.code(),
+                Some(2),
+                "aws={aws} {number}: --strict refuses"
+            );
+            let added = cli(&["denylist", "add", number, "--reason", "spam"], aws);
+            let stderr = String::from_utf8_lossy(&added.stderr);
+            assert!(added.status.success(), "aws={aws} {number}: {stderr}");
+            assert!(stderr.contains("warning:"), "aws={aws} {number}: {stderr}");
+            assert_no_number("denylist add", &stderr, &[number]);
+            let check = cli(&["denylist", "check", number], aws);
+            assert!(check.status.success(), "aws={aws} {number}");
+            let answer: Value = serde_json::from_slice(&check.stdout).expect("check JSON");
+            assert_eq!(answer["listed"], json!(true), "aws={aws}: {answer}");
+            assert_eq!(answer["number"], json!(number), "aws={aws}: {answer}");
+        }
+    }
+    let lambda = spawn(
+        "deny-list-flow",
+        &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+    );
+    let mut invocations = Vec::new();
+    for number in SPOOFED {
+        let (inv, response) = respond(&lambda, &lookup_of(number));
+        let answer = string_map(&response);
+        assert_eq!(
+            answer.get("result").map(String::as_str),
+            Some("listed"),
+            "{number}: {answer:?}"
+        );
+        assert_eq!(
+            answer.get("Success").map(String::as_str),
+            Some("true"),
+            "{number}: {answer:?}"
+        );
+        invocations.push(inv);
+    }
+    let refs: Vec<&Invocation> = invocations.iter().collect();
+    assert_observability(&lambda, "deny-list-flow", &refs);
+    assert_no_number("deny-list-flow", &lambda.logs().join("\n"), &SPOOFED);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // deny-list-enforcer
 // ---------------------------------------------------------------------------------------------------
