@@ -403,7 +403,7 @@ impl Generator {
         let _ = write!(out, r#""ContactFlowModuleType":"{module}","#);
         if self.legacy {
             // No Identifier in older captures.
-        } else if block_id % 5 == 0 {
+        } else if block_id.is_multiple_of(5) {
             let _ = write!(out, r#""Identifier":"{module} {}","#, block_id % 4 + 1);
         } else {
             let (a, b, c, d) = (

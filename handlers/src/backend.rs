@@ -33,7 +33,16 @@ impl Backend {
     ) -> Result<Backend, HandlerError> {
         match kind {
             BackendKind::Local => {
-                let local = LocalBackend::open(state_dir)?;
+                let wait = lock_wait()?;
+                let shown = state_dir.display().to_string();
+                // Waiting for another command's lock blocks: off the async workers.
+                let local = tokio::task::spawn_blocking(move || {
+                    LocalBackend::open_waiting(state_dir, wait, &mut |holder| {
+                        eprintln!("connect-events: waiting for {shown}: in use by {holder}");
+                    })
+                })
+                .await
+                .map_err(|e| HandlerError::Config(format!("opening the state directory: {e}")))??;
                 let caps = local.capabilities(settings, flow_logs);
                 Ok(Backend {
                     caps,
@@ -60,5 +69,22 @@ impl Backend {
             local.save()?;
         }
         Ok(())
+    }
+}
+
+/// How long a command waits for another command's lock on the state directory
+/// (`CONNECT_EVENTS_LOCK_WAIT`, seconds, default 300; 0 = fail at once).
+fn lock_wait() -> Result<std::time::Duration, HandlerError> {
+    match std::env::var("CONNECT_EVENTS_LOCK_WAIT") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| {
+                HandlerError::Config(format!(
+                    "CONNECT_EVENTS_LOCK_WAIT={v:?}: expected whole seconds, e.g. 300"
+                ))
+            }),
+        _ => Ok(connect_events_core::local::DEFAULT_LOCK_WAIT),
     }
 }

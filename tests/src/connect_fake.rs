@@ -1062,7 +1062,7 @@ fn encode_token(op: &str, offset: usize) -> String {
 
 fn decode_token(op: &str, token: &str) -> Result<usize, ApiError> {
     let invalid = || ApiError::invalid_parameter(format!("Invalid or expired NextToken: {token}"));
-    if token.len() % 2 != 0 || !token.is_ascii() {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(invalid());
     }
     let bytes = (0..token.len())

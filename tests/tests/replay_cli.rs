@@ -83,10 +83,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Relative path → content of every file below `dir`.
+/// Relative path → content of every file below `dir` (but the lock file, which names its last
+/// holder).
 fn tree_digest(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files_under(dir)
         .into_iter()
+        .filter(|p| p.file_name().is_none_or(|n| n != ".lock"))
         .map(|p| {
             (
                 p.strip_prefix(dir).unwrap().display().to_string(),
@@ -758,4 +760,184 @@ fn cli_errors_never_echo_a_number_in_any_format() {
         );
         connect_events_tests::privacy::assert_no_number(&what, &said, &NUMBERS);
     }
+}
+
+/// `count` queued voice contacts (`first`.. ids) in one NDJSON file.
+fn queued_contacts(path: &Path, first: usize, count: usize) {
+    let template = std::fs::read_to_string(fixture("events/voice-inbound-queued.json")).unwrap();
+    let template: Value = serde_json::from_str(&template).unwrap();
+    let lines: Vec<String> = (first..first + count)
+        .map(|i| {
+            let mut e = template.clone();
+            let contact = format!("00000000-0000-4000-8000-{i:012}");
+            e["id"] = format!("10000000-0000-4000-8000-{i:012}").into();
+            e["detail"]["contactId"] = contact.clone().into();
+            e["resources"][1] = format!(
+                "arn:aws:connect:us-east-1:123456789012:instance/8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64/contact/{contact}"
+            )
+            .into();
+            e.to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+/// Two replays on one state directory at once keep every contact: the second waits for the
+/// first's lock (and says so), then reads what it saved.
+#[test]
+fn concurrent_replays_on_one_state_directory_lose_nothing() {
+    let dir = temp_dir("concurrent-replays");
+    let (a, b) = (dir.join("a.ndjson"), dir.join("b.ndjson"));
+    queued_contacts(&a, 0, 50);
+    queued_contacts(&b, 50, 50);
+    let state = dir.join("state");
+    let runs: Vec<_> = [&a, &b]
+        .into_iter()
+        .map(|file| {
+            Command::new(target_bin("connect-events"))
+                .args(["replay", "--report", "json", "--state-dir"])
+                .arg(&state)
+                .arg(file)
+                .current_dir(workspace_root())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn replay")
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let docs = queue_depth_docs(&state);
+    let depth: u64 = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["queueDepth"].as_u64().unwrap())
+        .sum();
+    assert_eq!(depth, 100, "{docs}");
+}
+
+/// Forty `denylist add` at once keep forty entries; with `CONNECT_EVENTS_LOCK_WAIT=0` a command
+/// that finds the directory in use fails at once with exit 2, naming the holder.
+#[test]
+fn concurrent_denylist_writers_lose_nothing_and_a_busy_directory_is_named() {
+    let state = temp_dir("concurrent-adds");
+    let state_arg = state.to_str().unwrap().to_string();
+    let children: Vec<_> = (0..40)
+        .map(|i| {
+            Command::new(target_bin("connect-events"))
+                .args(["denylist", "add", &format!("+1425555{:04}", 1000 + i)])
+                .args(["--reason", "load", "--state-dir", &state_arg])
+                .current_dir(workspace_root())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn denylist add")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let list = cli(&["denylist", "export", "--state-dir", &state_arg]);
+    let entries: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 40, "{entries}");
+
+    // Hold the directory with a slow replay (a FIFO-free way: a big archive), and knock.
+    let big = state.join("big.ndjson");
+    queued_contacts(&big, 0, 10_000);
+    let holder = Command::new(target_bin("connect-events"))
+        .args(["replay", "--report", "json", "--state-dir", &state_arg])
+        .arg(&big)
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn replay");
+    let lock = state.join(".lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("replay")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let busy = Command::new(target_bin("connect-events"))
+        .args(["denylist", "add", "+14255550100", "--state-dir", &state_arg])
+        .env("CONNECT_EVENTS_LOCK_WAIT", "0")
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let holder_out = holder.wait_with_output().unwrap();
+    assert!(holder_out.status.success());
+    assert_eq!(busy.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        stderr.contains("in use by another connect-events command") && stderr.contains("replay"),
+        "{stderr}"
+    );
+}
+
+/// Make `dir` unwritable, even for root (immutable attribute), or writable again.
+fn set_unwritable(dir: &Path, unwritable: bool) {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let ok = if root {
+        let flag = if unwritable { "+i" } else { "-i" };
+        Command::new("chattr")
+            .arg(flag)
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success())
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if unwritable { 0o555 } else { 0o755 };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).is_ok()
+    };
+    assert!(ok, "cannot make {} (un)writable", dir.display());
+}
+
+/// A replay whose final save fails still prints its whole report, says on stderr that the state
+/// was not saved, exits 3, and leaves no temporary file behind.
+#[test]
+fn a_failed_final_save_is_reported_with_its_own_exit_code() {
+    let dir = temp_dir("save-fails");
+    let archive = dir.join("queued.ndjson");
+    queued_contacts(&archive, 0, 5);
+    let state = dir.join("state");
+    let connect = state.join("connect");
+    std::fs::create_dir_all(&connect).unwrap();
+    set_unwritable(&connect, true);
+    let out = cli(&[
+        "replay",
+        "--report",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+        archive.to_str().unwrap(),
+    ]);
+    set_unwritable(&connect, false);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the report is printed");
+    assert_eq!(report["events"]["valid"], 5, "{report}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the state was NOT saved"), "{stderr}");
+    assert!(
+        std::fs::read_dir(&connect).unwrap().next().is_none(),
+        "no temporary file is left in {}",
+        connect.display()
+    );
 }

@@ -10,6 +10,7 @@
 //! | `opensearch/<index>/<docId>.json` | queue-depth documents with their external `_version` |
 //! | `denylist.json` | deny-list entries |
 //! | `s3/<bucket>/<key>` | archives (`s3-metadata/<bucket>/<key>.json` holds their metadata) |
+//! | `.lock` | held by the command using the directory; names it (see [`StateLock`]) |
 //!
 //! Every write replaces a whole file atomically (write to a temporary file, then rename), and
 //! every structure is serialized in a stable order, so the same input leaves byte-identical state.
@@ -18,6 +19,7 @@ mod archive_dir;
 mod deny_file;
 mod docs;
 mod flow_files;
+mod lock;
 mod model;
 
 use std::path::{Path, PathBuf};
@@ -26,19 +28,35 @@ pub use archive_dir::LocalArchive;
 pub use deny_file::LocalDenyStore;
 pub use docs::LocalIndex;
 pub use flow_files::LocalFlowLogs;
+pub use lock::{LockError, StateLock};
 pub use model::{ContactCenterModel, LocalContacts, LocalMetrics, SharedModel};
 
 use crate::error::PortError;
 
-/// Write a file atomically: temporary file in the same directory, then rename.
+/// Write a file atomically and durably: a temporary file in the same directory, written and
+/// fsynced, renamed over the target, then the directory fsynced (so the rename survives a power
+/// cut). A failed write removes its temporary file; the target is either the old or the new content.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PortError> {
+    use std::io::Write;
     let service = "local state";
-    if let Some(dir) = path.parent() {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir).map_err(|e| PortError::io(service, dir.display(), e))?;
     }
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| PortError::io(service, tmp.display(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| PortError::io(service, path.display(), e))
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(PortError::io(service, path.display(), e));
+    }
+    if let Some(dir) = dir {
+        // Not every file system can fsync a directory; the rename is done either way.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// Read a file if it exists.
@@ -89,14 +107,37 @@ impl StateDir {
 pub struct LocalBackend {
     pub state: StateDir,
     pub model: SharedModel,
+    /// Held while the backend lives: one command at a time on a state directory.
+    _lock: StateLock,
 }
 
+/// How long [`LocalBackend::open`] waits for another command's lock.
+pub const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl LocalBackend {
-    /// Open (or start) a state directory.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<LocalBackend, PortError> {
+    /// Open (or start) a state directory, waiting (silently, up to [`DEFAULT_LOCK_WAIT`]) for a
+    /// command that holds it.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<LocalBackend, crate::HandlerError> {
+        Self::open_waiting(dir, DEFAULT_LOCK_WAIT, &mut |_| {})
+    }
+
+    /// Open a state directory: take its lock (waiting at most `wait`; `on_wait` hears once who
+    /// holds it), then read the model, so that what the previous holder saved is what we see.
+    /// A lock not taken in time is a configuration error.
+    pub fn open_waiting(
+        dir: impl Into<PathBuf>,
+        wait: std::time::Duration,
+        on_wait: &mut dyn FnMut(&str),
+    ) -> Result<LocalBackend, crate::HandlerError> {
         let state = StateDir::new(dir);
+        let lock = StateLock::acquire(&state.0, wait, on_wait)
+            .map_err(|e| crate::HandlerError::Config(e.to_string()))?;
         let model = SharedModel::open(&state)?;
-        Ok(LocalBackend { state, model })
+        Ok(LocalBackend {
+            state,
+            model,
+            _lock: lock,
+        })
     }
 
     /// Wire the capabilities. Flow logs on disk are complete, so the archiver does not wait for

@@ -446,7 +446,7 @@ impl FlowLogSource for CloudWatchFlowLogs {
             LogStrategy::Filter => {
                 let start_ms = query.start.timestamp_millis();
                 let end_ms = query.end.timestamp_millis()
-                    + i64::from(query.end.timestamp_subsec_nanos() % 1_000_000 > 0);
+                    + i64::from(!query.end.timestamp_subsec_nanos().is_multiple_of(1_000_000));
                 self.filter_entries(&query.log_group, &query.contact_ids, start_ms, end_ms)
                     .await
             }

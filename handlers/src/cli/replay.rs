@@ -55,7 +55,9 @@ pub async fn run(args: ReplayArgs) -> CliResult {
     let report = Replayer::new(&rules, &backend.caps, backend.observer(), options)
         .run(read_paths(&args.paths))
         .await;
-    backend.save()?;
+    // The report is printed whether or not the state could be saved: what happened to each event
+    // is not lost with it.
+    let saved = backend.save();
     match args.report {
         ReportFormat::Json => {
             let json = serde_json::to_string(&report)
@@ -64,9 +66,16 @@ pub async fn run(args: ReplayArgs) -> CliResult {
         }
         ReportFormat::Text => print!("{}", report.to_text()),
     }
+    if let Err(e) = saved {
+        eprintln!("connect-events: the state was NOT saved: {e}");
+        return Ok(ExitCode::from(STATE_NOT_SAVED));
+    }
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
+
+/// Exit code of a replay whose final save failed (1: some events failed, 2: usage/configuration).
+pub const STATE_NOT_SAVED: u8 = 3;
