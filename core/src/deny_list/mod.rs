@@ -15,4 +15,4 @@ pub use policy::{
     AnonymousPolicy, CheckResult, DenyListConfig, DenyListService, EnforceOutcome, FailurePolicy,
     DEFAULT_FLOW_BUDGET,
 };
-pub use ports::{BatchOutcome, ContactControl, ContactInfo, DenyStore, StopOutcome};
+pub use ports::{BatchOutcome, ContactControl, ContactInfo, DenyStore, LookupHit, StopOutcome};

@@ -142,7 +142,7 @@ impl DenyListService {
 
     /// Look up a typed number (the CLI's `check`).
     pub async fn check(&self, raw: &str, now: DateTime<Utc>) -> Result<CheckResult, HandlerError> {
-        self.lookup(self.typed(raw, false), now).await
+        self.lookup(self.typed(raw, false), None, now).await
     }
 
     /// Look up a number Amazon Connect presents (the contact flow, enforcement).
@@ -151,19 +151,34 @@ impl DenyListService {
         raw: &str,
         now: DateTime<Utc>,
     ) -> Result<CheckResult, HandlerError> {
-        self.lookup(self.presented(raw), now).await
+        self.lookup(self.presented(raw), None, now).await
     }
 
+    /// Look a number up; with `contact`, count that contact's hit in the same store call
+    /// ([`DenyStore::lookup_and_count`]: one round trip on DynamoDB). Should counting fail, the
+    /// answer comes from a plain lookup and the failure is logged: the caller's answer matters
+    /// more than the counter.
     async fn lookup(
         &self,
         accepted: Result<Accepted, NumberError>,
+        contact: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<CheckResult, HandlerError> {
         let warning = accepted.as_ref().ok().and_then(|a| a.warning);
         let number = accepted.map(|a| a.number);
         let (entry, listed) = match &number {
             Ok(n) => {
-                let entry = self.store.get(n).await?.filter(|e| e.is_active(now));
+                let stored = match contact {
+                    Some(c) => match self.store.lookup_and_count(n, c, now).await {
+                        Ok(hit) => hit.entry,
+                        Err(e) => {
+                            tracing::warn!(error = %e, number = %n.masked(), "could not count the deny-list hit; answering from a plain lookup");
+                            self.store.get(n).await?
+                        }
+                    },
+                    None => self.store.get(n).await?,
+                };
+                let entry = stored.filter(|e| e.is_active(now));
                 let listed = entry.is_some();
                 (entry, listed)
             }
@@ -289,9 +304,12 @@ impl DenyListService {
         } else {
             self.typed(raw, false)
         };
-        let checked = tokio::time::timeout_at(deadline, self.lookup(accepted, now))
-            .await
-            .unwrap_or_else(|_| Err(self.budget_exceeded("lookup").into()));
+        let checked = tokio::time::timeout_at(
+            deadline,
+            self.lookup(accepted, invocation.contact_id(), now),
+        )
+        .await
+        .unwrap_or_else(|_| Err(self.budget_exceeded("lookup").into()));
         match checked {
             Ok(result) => {
                 if let Ok(n) = &result.number {
@@ -310,18 +328,6 @@ impl DenyListService {
                 out.insert("result".into(), code.into());
                 if let Some(reason) = result.entry.as_ref().and_then(|e| e.reason.clone()) {
                     out.insert("reason".into(), reason);
-                }
-                if let (Ok(n), true, Some(contact)) =
-                    (&result.number, result.listed, invocation.contact_id())
-                {
-                    // The answer is known: the hit gets what is left of the budget, no more.
-                    let recorded =
-                        tokio::time::timeout_at(deadline, self.store.record_hit(n, contact, now))
-                            .await
-                            .unwrap_or_else(|_| Err(self.budget_exceeded("hit recording")));
-                    if let Err(e) = recorded {
-                        tracing::warn!(error = %e, number = %n.masked(), "could not record the deny-list hit");
-                    }
                 }
                 tracing::info!(
                     number = %mask(raw),
