@@ -941,3 +941,78 @@ fn a_failed_final_save_is_reported_with_its_own_exit_code() {
         connect.display()
     );
 }
+
+/// A replay killed with SIGKILL at any point leaves a state directory the next command reads, and
+/// replaying again gives exactly the state of one clean run (several kill points, from start-up
+/// to the final save).
+#[test]
+fn a_replay_killed_at_any_point_then_rerun_equals_a_clean_run() {
+    let dir = temp_dir("kill-9");
+    let big = dir.join("busy.ndjson");
+    queued_contacts(&big, 0, 20_000);
+    let sample = fixture("events/sample-archive.ndjson");
+    let logs = fixture("flow-logs/all-contacts.ndjson");
+    let args = |state: &Path| -> Vec<String> {
+        vec![
+            "replay".into(),
+            "--report".into(),
+            "json".into(),
+            "--state-dir".into(),
+            state.display().to_string(),
+            "--flow-logs".into(),
+            logs.display().to_string(),
+            sample.display().to_string(),
+            big.display().to_string(),
+        ]
+    };
+    let clean = dir.join("clean");
+    let out = cli(&args(&clean).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = tree_digest(&clean);
+    for (i, delay_ms) in [5u64, 60, 250, 600, 1200].into_iter().enumerate() {
+        let state = dir.join(format!("killed-{i}"));
+        let mut child = Command::new(target_bin("connect-events"))
+            .args(args(&state))
+            .current_dir(workspace_root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn replay");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL; the replay may also have finished already
+        let _ = child.wait();
+        // The next command reads the directory without error…
+        let show = cli(&[
+            "queue-depth",
+            "show",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ]);
+        assert!(
+            show.status.success(),
+            "after a kill at {delay_ms} ms: {}",
+            String::from_utf8_lossy(&show.stderr)
+        );
+        // …and a rerun converges to the clean run, byte for byte.
+        let out = cli(&args(&state).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = tree_digest(&state);
+        let differing: Vec<&String> = expected
+            .keys()
+            .chain(got.keys())
+            .filter(|k| expected.get(*k) != got.get(*k))
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "kill at {delay_ms} ms: differs in {differing:?}"
+        );
+    }
+}

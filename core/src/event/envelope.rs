@@ -129,8 +129,7 @@ impl Event {
                 format!("an event must be a JSON object, found {}", json_kind(&raw)),
             ));
         }
-        let envelope: Envelope = serde_path_to_error::deserialize(&raw)
-            .map_err(|e| EventError::from_path_error("", e))?;
+        let envelope: Envelope = typed(&raw, "")?;
         let detail_value = match raw.get("detail") {
             None => return Err(EventError::missing("detail")),
             Some(v) => v,
@@ -144,8 +143,7 @@ impl Event {
                     format!("expected an object, found {}", json_kind(detail_value)),
                 ));
             }
-            let contact: ContactDetail = serde_path_to_error::deserialize(detail_value)
-                .map_err(|e| EventError::from_path_error("detail", e))?;
+            let contact: ContactDetail = typed(detail_value, "detail")?;
             if contact.contact_id.trim().is_empty() {
                 return Err(EventError::invalid("detail.contactId", "must not be empty"));
             }
@@ -216,6 +214,14 @@ pub(crate) fn json_kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Deserialize `value` at `prefix`; the path to a bad field is tracked only when there is one
+/// (the fast, untracked pass succeeds for every valid event).
+fn typed<T: serde::de::DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, EventError> {
+    T::deserialize(value).or_else(|_| {
+        serde_path_to_error::deserialize(value).map_err(|e| EventError::from_path_error(prefix, e))
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! | `s3/<bucket>/<key>` | archives (`s3-metadata/<bucket>/<key>.json` holds their metadata) |
 //! | `.lock` | held by the command using the directory; names it (see [`StateLock`]) |
 //!
-//! Every write replaces a whole file atomically (write to a temporary file, then rename), and
+//! Queue-depth documents and the model are kept in memory while a command runs and written at its
+//! end ([`LocalBackend::save`]); deny-list entries and archives are written as they change. Every
+//! write replaces a whole file atomically (write to a temporary file, then rename), and
 //! every structure is serialized in a stable order, so the same input leaves byte-identical state.
 
 mod archive_dir;
@@ -43,7 +45,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PortError> {
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir).map_err(|e| PortError::io(service, dir.display(), e))?;
     }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let tmp = temp_path(path);
     let written = std::fs::File::create(&tmp).and_then(|mut f| {
         f.write_all(bytes)?;
         f.sync_all()
@@ -57,6 +59,38 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PortError> {
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(())
+}
+
+/// The temporary file of a write to `path`: `.<name>.tmp-<pid>` beside it.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(
+        || "state".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    path.with_file_name(format!(".{name}{TEMP_MARK}{}", std::process::id()))
+}
+
+const TEMP_MARK: &str = ".tmp-";
+
+/// Remove the temporary files a killed command left below `dir` (called with the lock held, so no
+/// write is in progress).
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if kind.is_dir() {
+            remove_stale_temps(&path);
+        } else if kind.is_file() && name.starts_with('.') && name.contains(TEMP_MARK) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// Read a file if it exists.
@@ -109,6 +143,9 @@ pub struct LocalBackend {
     pub model: SharedModel,
     /// Held while the backend lives: one command at a time on a state directory.
     _lock: StateLock,
+    /// The queue-depth indices handed out by [`LocalBackend::capabilities`], flushed by
+    /// [`LocalBackend::save`].
+    indices: std::sync::Mutex<Vec<LocalIndex>>,
 }
 
 /// How long [`LocalBackend::open`] waits for another command's lock.
@@ -132,11 +169,13 @@ impl LocalBackend {
         let state = StateDir::new(dir);
         let lock = StateLock::acquire(&state.0, wait, on_wait)
             .map_err(|e| crate::HandlerError::Config(e.to_string()))?;
+        remove_stale_temps(&state.0);
         let model = SharedModel::open(&state)?;
         Ok(LocalBackend {
             state,
             model,
             _lock: lock,
+            indices: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -157,12 +196,15 @@ impl LocalBackend {
         if flow_config.log_group.is_none() && flow_config.instance_alias.is_none() {
             flow_config.log_group = Some("/aws/connect/local".into());
         }
+        let index = LocalIndex::new(self.state.index(&settings.queue_depth_index));
+        self.indices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(index.clone());
         crate::dispatch::Capabilities {
             queue_depth: QueueDepthService::new(
                 Box::new(self.model.metrics()),
-                Box::new(LocalIndex::new(
-                    self.state.index(&settings.queue_depth_index),
-                )),
+                Box::new(index),
                 settings.queue_depth.clone(),
             ),
             deny_list: DenyListService::new(
@@ -178,8 +220,17 @@ impl LocalBackend {
         }
     }
 
-    /// Persist the model.
+    /// Persist what is kept in memory while a command runs: the queue-depth documents, then the
+    /// model.
     pub fn save(&self) -> Result<(), PortError> {
+        for index in self
+            .indices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            index.flush()?;
+        }
         self.model.save()
     }
 }

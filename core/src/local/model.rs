@@ -59,6 +59,36 @@ pub struct ContactCenterModel {
     instances: BTreeMap<String, InstanceState>,
     #[serde(default)]
     stopped: BTreeSet<String>,
+    /// Per instance, the waiting contacts by (queue, channel): derived from `contacts`, built on
+    /// the first snapshot and kept up to date by `observe`, so a refresh costs the queues it
+    /// reports, not every contact ever seen.
+    #[serde(skip)]
+    waiting: BTreeMap<String, WaitingIndex>,
+}
+
+/// `(queue id, channel)` → `(enqueued at ms or i64::MAX, contact id)` of the contacts waiting there.
+type WaitingIndex = BTreeMap<(String, String), BTreeSet<(i64, String)>>;
+
+/// Where a contact waits, if it does: its index key and entry.
+fn waiting_slot(contact_id: &str, s: &ContactState) -> Option<((String, String), (i64, String))> {
+    if !s.queued || s.connected || s.ended {
+        return None;
+    }
+    let key = (s.queue_id.clone()?, s.channel.clone()?);
+    Some((
+        key,
+        (s.enqueued_at_ms.unwrap_or(i64::MAX), contact_id.to_string()),
+    ))
+}
+
+fn build_waiting(contacts: &BTreeMap<String, ContactState>) -> WaitingIndex {
+    let mut index = WaitingIndex::new();
+    for (id, s) in contacts {
+        if let Some((key, entry)) = waiting_slot(id, s) {
+            index.entry(key).or_default().insert(entry);
+        }
+    }
+    index
 }
 
 impl ContactCenterModel {
@@ -130,6 +160,17 @@ impl ContactCenterModel {
             inst.latest_ms += 1;
         }
         if state_changed {
+            if let Some(index) = self.waiting.get_mut(instance) {
+                let old = before.as_ref().and_then(|b| waiting_slot(&c.contact_id, b));
+                if let Some((key, entry)) = old {
+                    if let Some(set) = index.get_mut(&key) {
+                        set.remove(&entry);
+                    }
+                }
+                if let Some((key, entry)) = waiting_slot(&c.contact_id, &state) {
+                    index.entry(key).or_default().insert(entry);
+                }
+            }
             inst.contacts.insert(c.contact_id.clone(), state);
         }
         state_changed || advanced || account_changed
@@ -143,24 +184,23 @@ impl ContactCenterModel {
     ) -> MetricSnapshot {
         let inst = self.instances.entry(instance.to_string()).or_default();
         let snapshot_ms = inst.latest_ms;
+        let index = self
+            .waiting
+            .entry(instance.to_string())
+            .or_insert_with(|| build_waiting(&inst.contacts));
         let mut rows = Vec::new();
         for q in queues {
             for ch in channels {
-                let waiting: Vec<&ContactState> = inst
-                    .contacts
-                    .values()
-                    .filter(|s| s.queued && !s.connected && !s.ended)
-                    .filter(|s| {
-                        s.queue_id.as_deref() == Some(q.id.as_str())
-                            && s.channel.as_deref() == Some(ch.as_str())
-                    })
-                    .collect();
-                let oldest = waiting.iter().filter_map(|s| s.enqueued_at_ms).min();
+                let waiting = index.get(&(q.id.clone(), ch.as_str().to_string()));
+                let oldest = waiting
+                    .and_then(|w| w.first())
+                    .map(|(t, _)| *t)
+                    .filter(|t| *t != i64::MAX);
                 rows.push(QueueMetrics {
                     queue_id: q.id.clone(),
                     queue_arn: q.arn.clone(),
                     channel: ch.clone(),
-                    contacts_in_queue: waiting.len() as u64,
+                    contacts_in_queue: waiting.map_or(0, |w| w.len() as u64),
                     contacts_scheduled: 0,
                     oldest_contact_age_seconds: oldest
                         .map(|t| ((snapshot_ms - t).max(0) as f64) / 1000.0),
