@@ -6,7 +6,7 @@
 //! | `CONNECT_INSTANCE_ID` | – | instance refreshed by the schedule and `queue-depth refresh` |
 //! | `CONNECT_INSTANCE_ALIAS` | – | gives the flow-log group `/aws/connect/<alias>` |
 //! | `OPENSEARCH_ENDPOINT` | – | URL of the OpenSearch domain / collection (AWS backend) |
-//! | `OPENSEARCH_SERVICE` | `es` | SigV4 service: `es` (domain) or `aoss` (Serverless) |
+//! | `OPENSEARCH_SERVICE` | `es` | SigV4 service: `es` (an OpenSearch Service domain; Serverless is not supported) |
 //! | `QUEUE_DEPTH_INDEX` | `connect-queue-depth` | current-state index |
 //! | `QUEUE_DEPTH_HISTORY_INDEX` | – | optional append-only history index (one document per snapshot) |
 //! | `QUEUE_DEPTH_MIN_INTERVAL_MS` | `1000` | at most one metrics refresh per instance per interval |
@@ -91,8 +91,16 @@ impl Settings {
         s.opensearch_endpoint = get("OPENSEARCH_ENDPOINT");
         if let Some(v) = get("OPENSEARCH_SERVICE") {
             let v = v.to_ascii_lowercase();
-            if v != "es" && v != "aoss" {
-                return Err(invalid("OPENSEARCH_SERVICE", &v, "es or aoss"));
+            if v == "aoss" {
+                return Err(HandlerError::Config(
+                    "OPENSEARCH_SERVICE=aoss: OpenSearch Serverless is not supported — queue depth \
+                     relies on external document versions to drop out-of-order writes, which \
+                     Serverless does not document; use an OpenSearch Service domain (es)"
+                        .into(),
+                ));
+            }
+            if v != "es" {
+                return Err(invalid("OPENSEARCH_SERVICE", &v, "es"));
             }
             s.opensearch_service = v;
         }
@@ -237,6 +245,19 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn opensearch_serverless_is_refused_with_the_reason() {
+        let e = from(&[("OPENSEARCH_SERVICE", "aoss")]).unwrap_err();
+        assert!(matches!(e, HandlerError::Config(_)));
+        assert!(e.to_string().contains("external document versions"), "{e}");
+        assert_eq!(
+            from(&[("OPENSEARCH_SERVICE", "ES")])
+                .unwrap()
+                .opensearch_service,
+            "es"
+        );
     }
 
     #[test]

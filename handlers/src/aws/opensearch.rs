@@ -179,7 +179,8 @@ impl OpenSearchIndex {
     /// [`DEFAULT_TIMEOUT`] per request.
     ///
     /// With `sdk_config`, every request is signed with SigV4 using its credentials provider and
-    /// Region; `service` is `es` (OpenSearch Service domains) or `aoss` (OpenSearch Serverless).
+    /// Region; `service` is `es` (OpenSearch Service domains; Serverless, `aoss`, is not supported:
+    /// it does not document the external versioning the queue-depth writes rely on).
     /// Without it, requests are unsigned (local servers, or a domain behind another auth layer).
     /// Configuration problems are [`PortError::Rejected`].
     pub fn client_for(
@@ -187,9 +188,10 @@ impl OpenSearchIndex {
         sdk_config: Option<&SdkConfig>,
         service: &str,
     ) -> Result<OpenSearch, PortError> {
-        if !matches!(service, "es" | "aoss") {
+        if service != "es" {
             return Err(rejected(format!(
-                "unknown SigV4 service name `{service}` (expected `es` or `aoss`)"
+                "unsupported SigV4 service name `{service}` (expected `es`: an OpenSearch Service \
+                 domain; Serverless collections do not document external versioning)"
             )));
         }
         let mut endpoint = Url::parse(url)
@@ -895,7 +897,11 @@ mod tests {
                 Err(PortError::Rejected { .. })
             ));
         }
-        assert!(OpenSearchIndex::client_for("https://x.example/prefix", None, "aoss").is_ok());
+        assert!(OpenSearchIndex::client_for("https://x.example/prefix", None, "es").is_ok());
+        assert!(matches!(
+            OpenSearchIndex::client_for("https://x.example", None, "aoss"),
+            Err(PortError::Rejected { .. })
+        ));
     }
 
     #[test]
