@@ -134,6 +134,11 @@ async fn metrics_of_230_queues_are_chunked_by_100_and_paged() {
     assert_eq!(requests.len(), 7, "3 + 3 + 1 pages");
     assert_eq!(fake.calls(METRICS_OP), 7);
     assert_eq!(snapshot.api_calls, 7, "api_calls counts every page");
+    assert_eq!(
+        snapshot.api_calls,
+        connect_events_core::queue_depth::model::metric_api_calls(230, channels.len()),
+        "the embedded backend reports the calls this adapter makes"
+    );
 
     let mut chunks: Vec<Vec<String>> = Vec::new();
     for request in &requests {

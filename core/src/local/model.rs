@@ -215,7 +215,7 @@ impl ContactCenterModel {
                 .single()
                 .unwrap_or_else(Utc::now),
             rows,
-            api_calls: 1,
+            api_calls: crate::queue_depth::model::metric_api_calls(queues.len(), channels.len()),
         }
     }
 

@@ -25,6 +25,27 @@ pub struct QueueMetrics {
     pub agents_available: Option<u64>,
 }
 
+/// `Filters.Queues` of `GetCurrentMetricData` accepts 1–100 queues per request.
+pub const MAX_QUEUES_PER_REQUEST: usize = 100;
+
+/// `MaxResults` of `GetCurrentMetricData` (the API maximum).
+pub const MAX_RESULTS_PER_PAGE: usize = 100;
+
+/// The `GetCurrentMetricData` calls that fetch `queues` queues × `channels` channels (one row per
+/// queue and channel): one request per chunk of [`MAX_QUEUES_PER_REQUEST`] queues, one page per
+/// [`MAX_RESULTS_PER_PAGE`] rows of it (at least one). What the AWS adapter sends, so that a local
+/// replay reports the calls a deployment would make.
+pub fn metric_api_calls(queues: usize, channels: usize) -> u32 {
+    let mut calls = 0usize;
+    let mut left = queues;
+    while left > 0 {
+        let chunk = left.min(MAX_QUEUES_PER_REQUEST);
+        calls += (chunk * channels).div_ceil(MAX_RESULTS_PER_PAGE).max(1);
+        left -= chunk;
+    }
+    u32::try_from(calls).unwrap_or(u32::MAX)
+}
+
 /// One answer of the metrics source for a set of queues.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricSnapshot {
@@ -93,4 +114,29 @@ impl QueueDepthDoc {
 
 pub fn doc_id(instance_id: &str, queue_id: &str, channel: &str) -> String {
     format!("{instance_id}:{queue_id}:{channel}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_api_calls_count_chunks_and_pages_as_the_adapter_sends_them() {
+        for (queues, channels, calls) in [
+            (0, 3, 0),
+            (2, 3, 1),
+            (33, 3, 1),
+            (34, 3, 2),
+            (100, 3, 3),
+            (101, 3, 4),
+            (250, 1, 3),
+            (1000, 3, 30),
+        ] {
+            assert_eq!(
+                metric_api_calls(queues, channels),
+                calls,
+                "{queues} × {channels}"
+            );
+        }
+    }
 }

@@ -89,11 +89,7 @@ use super::port_error;
 /// Service name used in [`PortError`]s.
 const SERVICE: &str = "connect";
 
-/// `Filters.Queues` accepts 1–100 queues per `GetCurrentMetricData` request.
-pub const MAX_QUEUES_PER_REQUEST: usize = 100;
-
-/// `MaxResults` of `GetCurrentMetricData` (the API maximum).
-pub const MAX_RESULTS_PER_PAGE: i32 = 100;
+pub use connect_events_core::queue_depth::model::{MAX_QUEUES_PER_REQUEST, MAX_RESULTS_PER_PAGE};
 
 /// `MaxResults` of `ListQueues` (the API maximum: fewest calls).
 pub const LIST_QUEUES_PAGE_SIZE: i32 = 1000;
@@ -206,7 +202,7 @@ impl MetricsSource for ConnectAdapter {
                 .filters(filters)
                 .set_groupings(Some(GROUPINGS.to_vec()))
                 .set_current_metrics(Some(requested_metrics()))
-                .max_results(MAX_RESULTS_PER_PAGE)
+                .max_results(MAX_RESULTS_PER_PAGE as i32)
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
