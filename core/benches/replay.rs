@@ -94,7 +94,7 @@ fn run(events: usize) {
     let backend = LocalBackend::open(dir.join("state")).expect("state dir");
     let caps = backend.capabilities(&settings, Vec::new());
     let replayer = Replayer::new(&rules, &caps, Some(&backend), ReplayOptions::default());
-    let report = runtime.block_on(replayer.run(read_paths(&[archive.clone()])));
+    let report = runtime.block_on(replayer.run(read_paths(std::slice::from_ref(&archive))));
     backend.save().expect("save");
     let replay = started.elapsed().as_secs_f64();
     assert_eq!(report.events.valid, events, "every event replayed");

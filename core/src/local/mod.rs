@@ -63,10 +63,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PortError> {
 
 /// The temporary file of a write to `path`: `.<name>.tmp-<pid>` beside it.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(
-        || "state".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = path
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}{TEMP_MARK}{}", std::process::id()))
 }
 
