@@ -220,3 +220,45 @@ fn replayed_events_never_reach_the_live_enforcer_rule() {
         vec!["DenyListEnforcerFunctionReplayedContactInitiated"]
     );
 }
+
+/// The capture rule sends every `aws.connect` event to the capture log group, which EventBridge may
+/// write (resource policy scoped to that rule); it is infrastructure, not a route: replay does not
+/// treat the log group as a function.
+#[test]
+fn the_capture_rule_writes_every_connect_event_to_its_log_group() {
+    let doc = template_json();
+    let resources = &doc["Resources"];
+    let rule = &resources["ConnectEventCaptureRule"]["Properties"];
+    assert_eq!(
+        rule["EventPattern"],
+        serde_json::json!({"source": ["aws.connect"]})
+    );
+    assert!(
+        rule["Targets"][0]["Arn"]
+            .to_string()
+            .contains("CaptureLogGroup"),
+        "{rule}"
+    );
+    let group = &resources["CaptureLogGroup"]["Properties"];
+    assert!(
+        group["LogGroupName"].to_string().contains("/aws/events/"),
+        "{group}"
+    );
+    assert_eq!(
+        group["RetentionInDays"],
+        serde_json::json!("CaptureRetentionDays")
+    );
+    let policy = resources["CaptureLogGroupPolicy"]["Properties"]["PolicyDocument"].to_string();
+    assert!(policy.contains("events.amazonaws.com") && policy.contains("logs:PutLogEvents"));
+    assert!(
+        policy.contains("aws:SourceArn"),
+        "scoped to the rule: {policy}"
+    );
+    assert!(
+        rules()
+            .rules
+            .iter()
+            .all(|r| r.function != "CaptureLogGroup"),
+        "the capture is not a route"
+    );
+}

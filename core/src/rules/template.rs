@@ -146,6 +146,9 @@ impl RuleSet {
             .iter()
             .map(|f| (f.logical_id.as_str(), f.binary.as_str()))
             .collect();
+        // A rule may also target what is not a function (the capture log group): not routed here.
+        set.rules
+            .retain(|r| binaries.contains_key(r.function.as_str()) || r.handler.is_some());
         for rule in &mut set.rules {
             if rule.handler.is_none() {
                 rule.handler = binaries

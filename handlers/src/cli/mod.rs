@@ -5,6 +5,7 @@
 //! handler, a number not found), 2 usage or configuration errors.
 
 mod denylist;
+mod events;
 mod flow_logs;
 mod queue_depth;
 mod replay;
@@ -53,6 +54,9 @@ enum Command {
     /// Flow logs: collect a contact's flow logs into the archive (the runbook as a command).
     #[command(subcommand)]
     FlowLogs(flow_logs::FlowLogsCommand),
+    /// Captured events: export a window of what the deployed system saw as a replay archive.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
 }
 
 /// Options every backend-using command shares.
@@ -149,6 +153,7 @@ pub async fn main() -> ExitCode {
         Command::Denylist(cmd) => denylist::run(cmd).await,
         Command::Number(cmd) => denylist::run_number(cmd),
         Command::FlowLogs(cmd) => flow_logs::run(cmd).await,
+        Command::Events(cmd) => events::run(cmd).await,
     };
     match result {
         Ok(code) => code,

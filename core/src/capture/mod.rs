@@ -1,0 +1,261 @@
+//! Capture → replay: what the deployed system saw, exported as a local replay archive.
+//!
+//! The template's capture rule sends every `aws.connect` event to a CloudWatch Logs group, one
+//! event (the JSON EventBridge delivered, unchanged) per log event. [`export`] reads a window of it
+//! page by page through a [`CapturedEvents`] port and writes NDJSON: one event per line, exactly
+//! as captured, each `id` once (EventBridge delivers at least once), ordered by the event's `time`
+//! (then `id`). Memory is bounded: a reorder buffer of [`REORDER_WINDOW_MS`] of events and a
+//! 128-bit digest per distinct id — never the whole window.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::error::{HandlerError, PortError};
+
+/// How far out of order captured events may come back from the store and still be written in time
+/// order. CloudWatch Logs returns events sorted by timestamp per page; EventBridge's retries of a
+/// delivery arrive within minutes.
+pub const REORDER_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Most malformed records kept for the summary (the rest are counted).
+pub const MAX_REPORTED: usize = 100;
+
+/// One captured log event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedEvent {
+    /// The log event's timestamp (ms) and stream: where to find it again.
+    pub timestamp_ms: i64,
+    pub stream: String,
+    /// The event JSON as captured.
+    pub message: String,
+}
+
+/// A page of captured events and the token of the next one.
+#[derive(Debug, Clone, Default)]
+pub struct CapturePage {
+    pub events: Vec<CapturedEvent>,
+    pub next: Option<String>,
+}
+
+/// Where captured events are read from (CloudWatch Logs: `FilterLogEvents`).
+#[async_trait]
+pub trait CapturedEvents: Send + Sync {
+    /// The page of `log_group` in `start_ms..=end_ms` after `token`.
+    async fn page(
+        &self,
+        log_group: &str,
+        start_ms: i64,
+        end_ms: i64,
+        token: Option<String>,
+    ) -> Result<CapturePage, PortError>;
+}
+
+/// A captured record that is not an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    pub stream: String,
+    pub timestamp_ms: i64,
+    pub reason: String,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub read: usize,
+    pub written: usize,
+    pub duplicates: usize,
+    pub malformed: usize,
+    /// The first [`MAX_REPORTED`] malformed records.
+    pub bad: Vec<BadRecord>,
+    pub pages: usize,
+}
+
+#[derive(Deserialize)]
+struct Keys {
+    id: String,
+    time: DateTime<Utc>,
+}
+
+/// Export `log_group`'s events of `start..=end` to `out`; `progress` is called after each page.
+pub async fn export(
+    source: &dyn CapturedEvents,
+    log_group: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(&ExportSummary),
+) -> Result<ExportSummary, HandlerError> {
+    let mut summary = ExportSummary::default();
+    let mut seen = IdDigests::default();
+    // (time ms, id) → line, flushed once older than the newest time by the reorder window.
+    let mut buffer: BTreeMap<(i64, String), String> = BTreeMap::new();
+    let mut newest = i64::MIN;
+    let mut token = None;
+    let write = |line: &str, out: &mut dyn Write| {
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| HandlerError::Config(format!("writing the export: {e}")))
+    };
+    loop {
+        let page = source
+            .page(
+                log_group,
+                start.timestamp_millis(),
+                end.timestamp_millis(),
+                token.take(),
+            )
+            .await?;
+        summary.pages += 1;
+        for event in page.events {
+            summary.read += 1;
+            let message = event.message.trim_end_matches(['\n', '\r']);
+            let keys = match serde_json::from_str::<Keys>(message) {
+                Ok(k) => k,
+                Err(e) => {
+                    summary.malformed += 1;
+                    if summary.bad.len() < MAX_REPORTED {
+                        summary.bad.push(BadRecord {
+                            stream: event.stream,
+                            timestamp_ms: event.timestamp_ms,
+                            reason: format!(
+                                "not an EventBridge event: {}",
+                                crate::redact::serde_reason(&e.to_string())
+                            ),
+                        });
+                    }
+                    continue;
+                }
+            };
+            if !seen.insert(&keys.id) {
+                summary.duplicates += 1;
+                continue;
+            }
+            let at = keys.time.timestamp_millis();
+            newest = newest.max(at);
+            buffer.insert((at, keys.id), message.to_string());
+        }
+        while let Some(entry) = buffer.first_entry() {
+            if entry.key().0 >= newest.saturating_sub(REORDER_WINDOW_MS) {
+                break;
+            }
+            write(&entry.remove(), out)?;
+            summary.written += 1;
+        }
+        progress(&summary);
+        match page.next {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    for (_, line) in std::mem::take(&mut buffer) {
+        write(&line, out)?;
+        summary.written += 1;
+    }
+    out.flush()
+        .map_err(|e| HandlerError::Config(format!("writing the export: {e}")))?;
+    Ok(summary)
+}
+
+/// Distinct ids as 128-bit digests (two independently keyed SipHash values): 16 bytes an id.
+#[derive(Default)]
+struct IdDigests {
+    keys: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
+    seen: HashSet<u128>,
+}
+
+impl IdDigests {
+    fn insert(&mut self, id: &str) -> bool {
+        let half = |s: &std::collections::hash_map::RandomState| {
+            let mut h = s.build_hasher();
+            h.write(id.as_bytes());
+            h.finish()
+        };
+        let digest = (u128::from(half(&self.keys.0)) << 64) | u128::from(half(&self.keys.1));
+        self.seen.insert(digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    struct Pages(Mutex<Vec<CapturePage>>);
+
+    #[async_trait]
+    impl CapturedEvents for Pages {
+        async fn page(
+            &self,
+            _: &str,
+            _: i64,
+            _: i64,
+            _: Option<String>,
+        ) -> Result<CapturePage, PortError> {
+            Ok(self.0.lock().unwrap().remove(0))
+        }
+    }
+
+    fn event(id: &str, time: &str) -> CapturedEvent {
+        CapturedEvent {
+            timestamp_ms: 0,
+            stream: "s".into(),
+            message: format!(r#"{{"id":"{id}","time":"{time}","detail":{{}}}}"#),
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_are_deduplicated_ordered_and_bad_records_reported() {
+        let pages = Pages(Mutex::new(vec![
+            CapturePage {
+                events: vec![
+                    event("b", "2025-06-10T13:00:02Z"),
+                    event("a", "2025-06-10T13:00:01Z"),
+                    CapturedEvent {
+                        timestamp_ms: 7,
+                        stream: "s".into(),
+                        message: "+1 (425) 555-0199".into(),
+                    },
+                ],
+                next: Some("t".into()),
+            },
+            CapturePage {
+                events: vec![
+                    event("a", "2025-06-10T13:00:01Z"),
+                    event("c", "2025-06-10T13:20:00Z"),
+                ],
+                next: None,
+            },
+        ]));
+        let mut out = Vec::new();
+        let start = Utc::now();
+        let summary = export(&pages, "g", start, start, &mut out, &mut |_| {})
+            .await
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let ids: Vec<&str> = text.lines().map(|l| &l[7..8]).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(
+            (
+                summary.read,
+                summary.written,
+                summary.duplicates,
+                summary.malformed
+            ),
+            (5, 3, 1, 1)
+        );
+        assert_eq!(summary.bad[0].timestamp_ms, 7);
+        assert!(
+            !summary.bad[0].reason.contains("555"),
+            "{}",
+            summary.bad[0].reason
+        );
+    }
+}
