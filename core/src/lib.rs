@@ -13,6 +13,7 @@
 //!
 //! No AWS SDK is used here: the AWS adapters live in `connect-events-handlers`.
 
+pub mod analytics;
 pub mod capture;
 pub mod clock;
 pub mod deny_list;

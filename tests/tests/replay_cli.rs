@@ -1105,3 +1105,131 @@ fn replaying_in_another_order_leaves_the_same_state() {
         assert!(differing.is_empty(), "{order}: differs in {differing:?}");
     }
 }
+
+/// Analytics on the embedded backend: contact records (re-delivered newer and older, in any
+/// order) and agent events (heartbeats, a logged-out agent, a saved Kinesis event) ingested twice
+/// give the seven metrics exactly; days follow the time zone; bad records are `FILE:LINE`.
+#[test]
+fn analytics_ingest_and_report_the_seven_metrics() {
+    let state = temp_dir("analytics");
+    let state_arg = state.to_str().unwrap();
+    let ctrs = fixture("analytics/contact-records.ndjson");
+    let events = fixture("analytics/agent-events.ndjson");
+    let kinesis = fixture("analytics/kinesis-agent-event.json");
+    let bad = state.join("bad.ndjson");
+    std::fs::write(
+        &bad,
+        "{\"ContactId\": 14255550199}\n{\"neither\": true}\nnot json +1 (425) 555-0199\n",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = cli(&[
+            "analytics",
+            "ingest",
+            ctrs.to_str().unwrap(),
+            events.to_str().unwrap(),
+            kinesis.to_str().unwrap(),
+            "--state-dir",
+            state_arg,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cli(&[
+        "analytics",
+        "ingest",
+        bad.to_str().unwrap(),
+        "--state-dir",
+        state_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in 1..=3 {
+        assert!(stderr.contains(&format!("bad.ndjson:{line}:")), "{stderr}");
+    }
+    connect_events_tests::privacy::assert_no_number("analytics ingest", &stderr, &["+14255550199"]);
+
+    let report = |tz: &str| -> Value {
+        let out = cli(&[
+            "analytics",
+            "report",
+            "--from",
+            "2025-06-10T00:00:00Z",
+            "--to",
+            "2025-06-12T00:00:00Z",
+            "--time-zone",
+            tz,
+            "--format",
+            "json",
+            "--state-dir",
+            state_arg,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let utc = report("UTC");
+    let keys: BTreeSet<&str> = utc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "calls",
+            "calls_per_day",
+            "avg_after_contact_work_s",
+            "avg_agent_interaction_s",
+            "agents",
+            "agents_with_contacts",
+            "calls_in_queue"
+        ])
+    );
+    assert_eq!(utc["calls"], 6, "{utc}");
+    assert_eq!(
+        utc["calls_per_day"],
+        serde_json::json!([{"date": "2025-06-10", "calls": 5}, {"date": "2025-06-11", "calls": 1}])
+    );
+    // Newest copies only, outbound excluded: (60 + 20 + 10) / 3 and (180 + 300 + 200) / 3.
+    assert_eq!(utc["avg_after_contact_work_s"], 30.0);
+    let interaction = utc["avg_agent_interaction_s"].as_f64().unwrap();
+    assert!((interaction - 680.0 / 3.0).abs() < 1e-9, "{utc}");
+    assert_eq!(
+        utc["agents"], 3,
+        "A, B and C were online; D only sent heartbeats and Offline"
+    );
+    assert_eq!(utc["agents_with_contacts"], 3);
+    assert_eq!(
+        utc["calls_in_queue"], 0,
+        "nothing replayed into the queue-depth index"
+    );
+    let tokyo = report("Asia/Tokyo");
+    assert_eq!(
+        tokyo["calls_per_day"],
+        serde_json::json!([{"date": "2025-06-10", "calls": 2}, {"date": "2025-06-11", "calls": 4}])
+    );
+    // An empty window: nulls, not zeros, for the averages.
+    let out = cli(&[
+        "analytics",
+        "report",
+        "--from",
+        "2024-01-01T00:00:00Z",
+        "--to",
+        "2024-01-02T00:00:00Z",
+        "--format",
+        "json",
+        "--state-dir",
+        state_arg,
+    ]);
+    let empty: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(empty["avg_after_contact_work_s"], Value::Null);
+    assert_eq!(empty["calls"], 0);
+}

@@ -10,6 +10,7 @@
 //! | `opensearch/<index>/<docId>.json` | queue-depth documents with their external `_version` |
 //! | `denylist.json` | deny-list entries |
 //! | `s3/<bucket>/<key>` | archives (`s3-metadata/<bucket>/<key>.json` holds their metadata) |
+//! | `analytics/contact-records.json`, `analytics/agent-events.json` | contact records (newest copy per ContactId) and agent events (per EventId) |
 //! | `.lock` | held by the command using the directory; names it (see [`StateLock`]) |
 //!
 //! Queue-depth documents and the model are kept in memory while a command runs and written at its
@@ -17,6 +18,7 @@
 //! write replaces a whole file atomically (write to a temporary file, then rename), and
 //! every structure is serialized in a stable order, so the same input leaves byte-identical state.
 
+mod analytics;
 mod archive_dir;
 mod deny_file;
 mod docs;
@@ -26,6 +28,7 @@ mod model;
 
 use std::path::{Path, PathBuf};
 
+pub use analytics::LocalAnalytics;
 pub use archive_dir::LocalArchive;
 pub use deny_file::LocalDenyStore;
 pub use docs::LocalIndex;
@@ -145,6 +148,8 @@ pub struct LocalBackend {
     /// The queue-depth indices handed out by [`LocalBackend::capabilities`], flushed by
     /// [`LocalBackend::save`].
     indices: std::sync::Mutex<Vec<LocalIndex>>,
+    /// The analytics store (`analytics/`), flushed by [`LocalBackend::save`].
+    pub analytics: LocalAnalytics,
 }
 
 /// How long [`LocalBackend::open`] waits for another command's lock.
@@ -170,11 +175,13 @@ impl LocalBackend {
             .map_err(|e| crate::HandlerError::Config(e.to_string()))?;
         remove_stale_temps(&state.0);
         let model = SharedModel::open(&state)?;
+        let analytics = LocalAnalytics::new(state.0.join("analytics"));
         Ok(LocalBackend {
             state,
             model,
             _lock: lock,
             indices: std::sync::Mutex::new(Vec::new()),
+            analytics,
         })
     }
 
@@ -230,6 +237,7 @@ impl LocalBackend {
         {
             index.flush()?;
         }
+        self.analytics.flush()?;
         self.model.save()
     }
 }

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 a run that handled some input but not all (malformed input, a failing
 //! handler, a number not found), 2 usage or configuration errors.
 
+mod analytics;
 mod denylist;
 mod events;
 mod flow_logs;
@@ -57,6 +58,9 @@ enum Command {
     /// Captured events: export a window of what the deployed system saw as a replay archive.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// Contact-center analytics: contact records, agent events and the dashboard's seven metrics.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommand),
 }
 
 /// Options every backend-using command shares.
@@ -154,6 +158,7 @@ pub async fn main() -> ExitCode {
         Command::Number(cmd) => denylist::run_number(cmd),
         Command::FlowLogs(cmd) => flow_logs::run(cmd).await,
         Command::Events(cmd) => events::run(cmd).await,
+        Command::Analytics(cmd) => analytics::run(cmd).await,
     };
     match result {
         Ok(code) => code,

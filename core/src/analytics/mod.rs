@@ -1,0 +1,93 @@
+//! Contact-center analytics: contact records (CTRs) and agent events from Connect's data streaming,
+//! stored one document per contact (newest copy wins) and per agent event, and the dashboard's seven
+//! metrics computed from them ([`metrics`]).
+//!
+//! This is the embedded half: [`Analytics::ingest`] applies Connect's dedupe rule (a CTR copy
+//! replaces the stored one only when its `LastUpdateTimestamp` is newer; agent events by
+//! `EventId`, heartbeats not stored), whatever the order and however often records arrive, and
+//! [`Analytics::report`] evaluates the metrics.
+
+pub mod input;
+pub mod metrics;
+pub mod record;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use metrics::{evaluate, AnalyticsReport, DayCalls};
+pub use record::{AgentEvent, ContactRecord, Incoming};
+
+use crate::error::{HandlerError, PortError};
+use crate::queue_depth::QueueDepthDoc;
+
+/// Where analytics documents live (the embedded backend; OpenSearch in AWS).
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    /// Store a CTR copy if its version is newer than the stored one's: `true` = written.
+    async fn put_ctr(&self, ctr: &ContactRecord) -> Result<bool, PortError>;
+    /// Store an agent event by `EventId`: `true` = new.
+    async fn put_agent_event(&self, event: &AgentEvent) -> Result<bool, PortError>;
+    /// Every stored CTR (newest copies).
+    async fn ctrs(&self) -> Result<Vec<ContactRecord>, PortError>;
+    /// Every stored agent event.
+    async fn agent_events(&self) -> Result<Vec<AgentEvent>, PortError>;
+}
+
+/// What one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// A CTR stored (first or newer copy).
+    CtrStored,
+    /// A CTR copy not newer than the stored one.
+    CtrStale,
+    AgentEventStored,
+    /// An agent event already stored.
+    AgentEventDuplicate,
+    /// A heartbeat: not stored (it carries no change).
+    Heartbeat,
+}
+
+/// The analytics capability.
+pub struct Analytics {
+    store: Box<dyn AnalyticsStore>,
+}
+
+impl Analytics {
+    pub fn new(store: Box<dyn AnalyticsStore>) -> Self {
+        Analytics { store }
+    }
+
+    /// Ingest one record.
+    pub async fn ingest(&self, record: &Incoming) -> Result<IngestOutcome, HandlerError> {
+        Ok(match record {
+            Incoming::Ctr(c) => {
+                if self.store.put_ctr(c).await? {
+                    IngestOutcome::CtrStored
+                } else {
+                    IngestOutcome::CtrStale
+                }
+            }
+            Incoming::AgentEvent(e) if e.event_type == "HEART_BEAT" => IngestOutcome::Heartbeat,
+            Incoming::AgentEvent(e) => {
+                if self.store.put_agent_event(e).await? {
+                    IngestOutcome::AgentEventStored
+                } else {
+                    IngestOutcome::AgentEventDuplicate
+                }
+            }
+        })
+    }
+
+    /// The seven metrics of `[from, to)` in `tz`; `queue_docs` are the current queue-depth documents.
+    pub async fn report(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+        queue_docs: &[QueueDepthDoc],
+    ) -> Result<AnalyticsReport, HandlerError> {
+        let ctrs = self.store.ctrs().await?;
+        let events = self.store.agent_events().await?;
+        Ok(evaluate(&ctrs, &events, queue_docs, from, to, tz))
+    }
+}

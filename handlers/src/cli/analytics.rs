@@ -1,0 +1,164 @@
+//! `connect-events analytics ingest|report`: contact records and agent events, and the dashboard's
+//! seven metrics, on the embedded backend.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Subcommand, ValueEnum};
+use connect_events_core::analytics::input::read_records;
+use connect_events_core::analytics::{Analytics, Incoming, IngestOutcome};
+use connect_events_core::queue_depth::QueueDepthIndex;
+use serde_json::json;
+
+use super::{settings, BackendArgs, CliResult, Failure};
+use crate::backend::{Backend, BackendKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnalyticsCommand {
+    /// Ingest contact records and agent events (NDJSON, JSON arrays, saved Lambda Kinesis events;
+    /// files or directories). Kind detected per record; malformed records reported as FILE:LINE;
+    /// idempotent (newest copy of a contact record wins).
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// The seven metrics of a window.
+    Report {
+        /// Window start (RFC 3339, inclusive).
+        #[arg(long)]
+        from: DateTime<Utc>,
+        /// Window end (RFC 3339, exclusive).
+        #[arg(long)]
+        to: DateTime<Utc>,
+        /// IANA time zone of the days (default UTC).
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+}
+
+pub async fn run(cmd: AnalyticsCommand) -> CliResult {
+    let settings = settings()?;
+    let local_only = |b: &BackendArgs| {
+        if b.backend == BackendKind::Aws {
+            Err(Failure::usage(
+                "analytics on AWS (the analytics-indexer Lambda and the OpenSearch queries) is not \
+                 available yet: use the embedded backend",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match cmd {
+        AnalyticsCommand::Ingest { paths, backend } => {
+            local_only(&backend)?;
+            let b =
+                Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
+            let local = b.local.as_ref().expect("local backend");
+            let analytics = Analytics::new(Box::new(local.analytics.clone()));
+            let (mut counts, mut bad) = (std::collections::BTreeMap::<&str, usize>::new(), 0);
+            for item in read_records(&paths) {
+                let record = item.record.and_then(Incoming::from_value);
+                let outcome = match record {
+                    Ok(r) => analytics.ingest(&r).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match outcome {
+                    Ok(o) => {
+                        let key = match o {
+                            IngestOutcome::CtrStored => "contact records stored",
+                            IngestOutcome::CtrStale => "contact records older than stored",
+                            IngestOutcome::AgentEventStored => "agent events stored",
+                            IngestOutcome::AgentEventDuplicate => "agent events already stored",
+                            IngestOutcome::Heartbeat => "heartbeats (not stored)",
+                        };
+                        *counts.entry(key).or_default() += 1;
+                    }
+                    Err(reason) => {
+                        bad += 1;
+                        eprintln!("{}: {reason}", item.location);
+                    }
+                }
+            }
+            b.save()?;
+            for (what, n) in &counts {
+                println!("{what:<36} {n}");
+            }
+            println!("{:<36} {bad}", "malformed");
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        AnalyticsCommand::Report {
+            from,
+            to,
+            time_zone,
+            format,
+            backend,
+        } => {
+            local_only(&backend)?;
+            let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| {
+                Failure::usage(format!(
+                    "--time-zone {time_zone:?}: expected an IANA time zone such as Europe/Berlin"
+                ))
+            })?;
+            if to <= from {
+                return Err(Failure::usage("--to must be after --from"));
+            }
+            let b =
+                Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
+            let local = b.local.as_ref().expect("local backend");
+            let analytics = Analytics::new(Box::new(local.analytics.clone()));
+            let docs = connect_events_core::local::LocalIndex::new(
+                local.state.index(&settings.queue_depth_index),
+            )
+            .documents()
+            .await
+            .map_err(connect_events_core::HandlerError::from)?;
+            let report = analytics.report(from, to, tz, &docs).await?;
+            match format {
+                ReportFormat::Json => println!("{}", json!(report)),
+                ReportFormat::Text => {
+                    let secs = |v: Option<f64>| v.map_or("–".into(), |s| format!("{s:.1} s"));
+                    println!("calls                                  {}", report.calls);
+                    println!(
+                        "average after-contact work (no outbound) {}",
+                        secs(report.avg_after_contact_work_s)
+                    );
+                    println!(
+                        "average agent interaction (no outbound)  {}",
+                        secs(report.avg_agent_interaction_s)
+                    );
+                    println!("agents online in the period             {}", report.agents);
+                    println!(
+                        "agents who handled a call                {}",
+                        report.agents_with_contacts
+                    );
+                    println!(
+                        "calls in queue now                       {}",
+                        report.calls_in_queue
+                    );
+                    println!("calls per day ({time_zone}):");
+                    for d in &report.calls_per_day {
+                        println!("  {}  {}", d.date, d.calls);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
