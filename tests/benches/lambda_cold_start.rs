@@ -64,6 +64,50 @@ const SUPPORT_QUEUE: &str = "7b6038b4-1b68-40ff-abd0-7bc9d9b153bf";
 const ECHO_ENV: &str = "LAMBDA_BENCH_ECHO_RUNTIME";
 /// Table name of the calibration row.
 const ECHO_NAME: &str = "(emulator floor)";
+/// Table name of the reference design's Python function (see [`PYTHON_REFERENCE`]).
+const PYTHON_NAME: &str = "(python reference)";
+
+/// The AWS reference design's deny-list check (Knowledge Center "block callers with a DynamoDB
+/// list": function B, Python + boto3): look the caller's `CustomerEndpoint.Address` up with
+/// `GetItem` and answer `Success`. Preceded by a minimal Runtime API loop (the one `awslambdaric`
+/// runs), so it is started and invoked exactly like our binaries, against the same moto.
+const PYTHON_REFERENCE: &str = r#"
+import json, os, urllib.request
+import boto3
+
+dynamodb = boto3.resource("dynamodb")
+table = dynamodb.Table(os.environ["DENYLIST_TABLE"])
+
+def lambda_handler(event, context):
+    number = event["Details"]["ContactData"]["CustomerEndpoint"]["Address"]
+    response = table.get_item(Key={"ContactNumber": number})
+    return {"Success": "true" if "Item" in response else "false"}
+
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+base = "http://%s/2018-06-01/runtime" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+while True:
+    with opener.open(base + "/invocation/next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.loads(r.read())
+    body = json.dumps(lambda_handler(event, None)).encode()
+    request = urllib.request.Request(base + "/invocation/" + rid + "/response", data=body,
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with opener.open(request) as r:
+        r.read()
+"#;
+
+/// Writes [`PYTHON_REFERENCE`] as an executable script run by the tests' venv Python.
+fn python_reference_script() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let python = venv_dir().join("bin").join("python");
+    if !python.exists() {
+        return None;
+    }
+    let path = std::env::temp_dir().join(format!("reference-denylist-{}.py", std::process::id()));
+    std::fs::write(&path, format!("#!{}\n{PYTHON_REFERENCE}", python.display())).ok()?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).ok()?;
+    Some(path)
+}
 /// Unmeasured invocations before the warm loop.
 const WARMUP: usize = 5;
 /// Bound of one invocation and of the wait for the first `/next`.
@@ -377,6 +421,9 @@ impl LocalServers {
             .await
             .expect("seeding the deny list");
         let mut lookup = fixture_json("flow-invocation/voice-inbound-lookup.json");
+        let mut listed_lookup = lookup.clone();
+        listed_lookup["Details"]["ContactData"]["CustomerEndpoint"]["Address"] =
+            json!("+14255550100");
         lookup["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = json!("+14255550111");
         let initiated = fixture_json("events/voice-inbound-initiated.json");
         let contact_id = initiated["detail"]["contactId"]
@@ -422,8 +469,24 @@ impl LocalServers {
                 binary: "deny-list-flow",
                 env: endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
                 event: lookup,
-                what: "voice lookup → GetItem → not_listed",
+                what:
+                    "voice lookup of an unlisted caller → one conditional UpdateItem → not_listed",
                 expect: Expect::Response("result", &["not_listed"]),
+            },
+            Scenario {
+                binary: "deny-list-flow",
+                env: endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+                event: listed_lookup.clone(),
+                what: "voice lookup of a listed caller → one UpdateItem (answer + hit) → listed",
+                expect: Expect::Response("result", &["listed"]),
+            },
+            Scenario {
+                binary: PYTHON_NAME,
+                env: endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+                event: listed_lookup,
+                what:
+                    "the reference design's Python + boto3 function B, same listed caller → GetItem",
+                expect: Expect::Response("Success", &["true"]),
             },
             Scenario {
                 binary: "deny-list-enforcer",
@@ -570,6 +633,8 @@ fn run_scenarios(dir: &Path, scenarios: &[Scenario], options: &Options) -> Resul
 fn measure(dir: &Path, scenario: &Scenario, options: &Options) -> Result<Figures, String> {
     let binary = if scenario.binary == ECHO_NAME {
         std::env::current_exe().map_err(|e| format!("cannot find the bench executable: {e}"))?
+    } else if scenario.binary == PYTHON_NAME {
+        python_reference_script().ok_or("the venv's python is missing")?
     } else {
         dir.join(scenario.binary)
     };

@@ -36,10 +36,11 @@ pub enum FlowLogsCommand {
         /// ARN's account, else DescribeContact's).
         #[arg(long)]
         account_id: Option<String>,
-        /// Search from (RFC 3339; default 24 h ago).
+        /// Search from (RFC 3339; default: the contact's initiation minus the archiver's margin, or
+        /// 24 h ago when DescribeContact does not know it).
         #[arg(long)]
         start: Option<DateTime<Utc>>,
-        /// Search until (RFC 3339; default now).
+        /// Search until (RFC 3339; default: the contact's disconnect plus the margin, at most now).
         #[arg(long)]
         end: Option<DateTime<Utc>>,
         /// Flow-log entries for the local backend (NDJSON file or directory).
