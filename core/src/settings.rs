@@ -28,7 +28,7 @@
 //! | `FLOW_LOGS_SETTLE_POLLS` | `3` (Lambda) | reads until the entry count is stable |
 //! | `FLOW_LOGS_SETTLE_INTERVAL_MS` | `5000` | time between those reads |
 //! | `FLOW_LOGS_NO_LOGS_GRACE_S` | `300` (Lambda) | retry (instead of skipping) a contact without logs younger than this |
-//! | `FLOW_LOGS_STRATEGY` | `insights` | `insights` (Logs Insights, like the runbook) or `filter` (FilterLogEvents) |
+//! | `FLOW_LOGS_STRATEGY` | `filter` | `filter` (FilterLogEvents with the contact id as a term: cost per contact independent of traffic) or `insights` (Logs Insights, like the runbook: bills every byte of the window) |
 
 use chrono::Duration;
 
@@ -67,7 +67,7 @@ impl Default for Settings {
             deny_list_table: "DenylistingTable".into(),
             flow_logs: FlowLogConfig::default(),
             archive_kms_key: None,
-            flow_logs_strategy: "insights".into(),
+            flow_logs_strategy: "filter".into(),
         }
     }
 }

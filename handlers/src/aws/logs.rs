@@ -4,15 +4,16 @@
 //! A busy instance writes flow logs into several streams and a transferred contact may log into a
 //! different stream, so the whole group is searched. Two strategies ([`LogStrategy`]):
 //!
-//! * **Insights** (the default, and what the `AWSSupport-CollectAmazonConnectContactFlowLog` runbook
-//!   does): one Logs Insights query per time window, built by [`insights_query`]
+//! * **Insights** (what the `AWSSupport-CollectAmazonConnectContactFlowLog` runbook does; it bills
+//!   every byte of the window of the whole group, so its cost per contact grows with traffic): one Logs Insights query per time window, built by [`insights_query`]
 //!   (`fields @timestamp, @message | filter ContactId = "<id>" or … | sort @timestamp asc | limit 10000`),
 //!   started with `StartQuery` and polled with `GetQueryResults` under a bounded exponential backoff
 //!   until `Complete`. `Failed` is [`PortError::Rejected`]; `Cancelled`, `Timeout` and a query still
 //!   running after [`CloudWatchFlowLogs::with_query_timeout`] (stopped with `StopQuery`) are the
 //!   retryable [`PortError::Unavailable`].
-//! * **Filter**: `FilterLogEvents` with the quoted contact id as the filter pattern, one paginated call
-//!   series per id. A quoted phrase is the only pattern form that CloudWatch and the local test
+//! * **Filter** (the default: one call and the contact's own events per archive, whatever the
+//!   traffic; `cargo bench --bench flow_log_cost`): `FilterLogEvents` with the quoted contact id as
+//!   the filter pattern, one paginated call series per id. A quoted phrase is the only pattern form that CloudWatch and the local test
 //!   server (moto) evaluate the same way; the alternative `?"id1" ?"id2"` would save a few calls for
 //!   related contacts (at most three ids) but is answered with *every* event by moto. An id that
 //!   cannot be written as a quoted phrase (it contains `"` or `\`) is searched without a pattern.
