@@ -77,9 +77,17 @@ fn log_filter(
         .or(rust_log)
         .and_then(|l| LevelFilter::from_str(l).ok())
         .unwrap_or(LevelFilter::INFO);
+    // `AWS_LAMBDA_LOG_LEVEL` (the function's ApplicationLogLevel) takes precedence over any other
+    // setting, as AWS documents it: `RUST_LOG` directives apply only without it (otherwise the
+    // template's `RUST_LOG: info` would silently cap a level raised in the console).
+    let directives = if lambda_level.is_some() {
+        ""
+    } else {
+        rust_log.unwrap_or_default()
+    };
     let mut filter = EnvFilter::builder()
         .with_default_directive(level.into())
-        .parse_lossy(rust_log.unwrap_or_default());
+        .parse_lossy(directives);
     if bodies {
         return (filter, false);
     }
@@ -91,8 +99,8 @@ fn log_filter(
             filter = filter.add_directive(d);
         }
     }
-    let asked_trace = level == LevelFilter::TRACE
-        || rust_log.is_some_and(|r| r.to_ascii_lowercase().contains("trace"));
+    let asked_trace =
+        level == LevelFilter::TRACE || directives.to_ascii_lowercase().contains("trace");
     (filter, asked_trace)
 }
 
@@ -245,6 +253,10 @@ mod tests {
         let (filter, held) = log_filter(Some("INFO"), None, false);
         assert!(!held);
         assert!(filter.to_string().contains("aws_smithy_runtime=info"));
+        // AWS_LAMBDA_LOG_LEVEL wins over the template's RUST_LOG.
+        let (filter, _) = log_filter(Some("DEBUG"), Some("info"), false);
+        assert!(filter.to_string().contains("debug"), "{filter}");
+        assert!(!filter.to_string().contains("info"), "{filter}");
         // Opted in: exactly what was asked.
         let (filter, held) = log_filter(Some("TRACE"), None, true);
         assert!(!held);

@@ -874,6 +874,53 @@ fn live_contact(contact_id: &str, number: &str) -> Value {
     live_voice_contact(INSTANCE, ACCOUNT, contact_id, number)
 }
 
+/// The enforcer at every log level: DescribeContact's answer and the DynamoDB key carry the caller's
+/// number, and at TRACE the SDK would log both bodies; held at DEBUG, no line carries it in any
+/// writing, and the hold is announced.
+#[tokio::test]
+async fn deny_list_enforcer_never_logs_a_number_at_any_level() {
+    let moto = moto().await;
+    let table = deny_table(moto, &[LISTED_NUMBER]).await;
+    let fake = ConnectFake::start();
+    let endpoints = Endpoints::local(Some(&fake)).await;
+    for (i, level) in ["INFO", "DEBUG", "TRACE"].into_iter().enumerate() {
+        let contact = format!("2d9f5e3a-4c6b-4d7e-8f90-a1b2c3d4e5f{i}");
+        fake.add_contact(INSTANCE, live_contact(&contact, LISTED_NUMBER));
+        let event = with_contact_id(
+            fixture_json("events/voice-inbound-initiated.json"),
+            &contact,
+        );
+        let mut env = endpoints.env(&[("DENYLIST_TABLE", table.as_str())]);
+        env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.into()));
+        let lambda = spawn("deny-list-enforcer", &env);
+        let (inv, response) = respond(&lambda, &event);
+        assert_eq!(response["outcome"], json!("stopped"), "{level}: {response}");
+        assert_observability(&lambda, "deny-list-enforcer", &[&inv]);
+        let held = lambda.logs().iter().any(|l| l.contains("held at DEBUG"));
+        assert_eq!(held, level == "TRACE", "{level}");
+    }
+    // The control: with the opt-in, TRACE does print what goes over the wire (here the runtime's
+    // "raw JSON event" line of a contact-flow invocation) — the hold is what protects.
+    let mut env = endpoints.env(&[("DENYLIST_TABLE", table.as_str())]);
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
+    env.push(("CONNECT_EVENTS_LOG_BODIES".into(), "true".into()));
+    let lambda = spawn("deny-list-flow", &env);
+    respond(&lambda, &lookup_of(LISTED_NUMBER));
+    let deadline = std::time::Instant::now() + LOG_TIMEOUT;
+    while !lambda
+        .logs()
+        .iter()
+        .any(|l| connect_events_tests::privacy::leaks_number(l, LISTED_NUMBER))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "with CONNECT_EVENTS_LOG_BODIES=true the wire logging shows the number: {}",
+            lambda.logs().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[tokio::test]
 async fn deny_list_enforcer_stops_listed_callers_only_when_live() {
     let moto = moto().await;
