@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput;
 use aws_sdk_cloudwatchlogs::types::{QueryStatus, ResultField};
 use chrono::{DateTime, Utc};
 use connect_events_core::capture::{CapturePage, CapturedEvent, CapturedEvents};
@@ -396,26 +397,22 @@ impl CloudWatchFlowLogs {
             }
             let mut token: Option<String> = None;
             loop {
-                let page = self
-                    .client
-                    .filter_log_events()
-                    .log_group_name(log_group)
-                    .set_filter_pattern(pattern.clone())
-                    .start_time(start_ms)
-                    .end_time(end_ms)
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| port_error(SERVICE, "FilterLogEvents", e))?;
+                let page = filter_page(
+                    &self.client,
+                    log_group,
+                    pattern.clone(),
+                    (start_ms, end_ms),
+                    token.clone(),
+                )
+                .await?;
                 for event in page.events() {
                     if let Some(message) = event.message() {
                         parse_into(log_group, message, &mut entries);
                     }
                 }
-                // Stop at the last page, and on a repeated token (as the SDK paginators do).
-                match page.next_token() {
-                    Some(next) if token.as_deref() != Some(next) => token = Some(next.to_owned()),
-                    _ => break,
+                match next_token(&page, token.as_deref()) {
+                    Some(next) => token = Some(next),
+                    None => break,
                 }
             }
         }
@@ -480,16 +477,14 @@ impl CapturedEvents for CloudWatchCapture {
         end_ms: i64,
         token: Option<String>,
     ) -> Result<CapturePage, PortError> {
-        let page = self
-            .client
-            .filter_log_events()
-            .log_group_name(log_group)
-            .start_time(start_ms)
-            .end_time(end_ms)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| port_error(SERVICE, "FilterLogEvents", e))?;
+        let page = filter_page(
+            &self.client,
+            log_group,
+            None,
+            (start_ms, end_ms),
+            token.clone(),
+        )
+        .await?;
         let events = page
             .events()
             .iter()
@@ -501,13 +496,37 @@ impl CapturedEvents for CloudWatchCapture {
                 })
             })
             .collect();
-        // The last page, or a repeated token (as the SDK paginators stop).
-        let next = page
-            .next_token()
-            .filter(|n| token.as_deref() != Some(*n))
-            .map(str::to_string);
+        let next = next_token(&page, token.as_deref());
         Ok(CapturePage { events, next })
     }
+}
+
+/// One `FilterLogEvents` page of `log_group` in `start_ms..=end_ms`, after `token`.
+async fn filter_page(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    log_group: &str,
+    pattern: Option<String>,
+    (start_ms, end_ms): (i64, i64),
+    token: Option<String>,
+) -> Result<FilterLogEventsOutput, PortError> {
+    client
+        .filter_log_events()
+        .log_group_name(log_group)
+        .set_filter_pattern(pattern)
+        .start_time(start_ms)
+        .end_time(end_ms)
+        .set_next_token(token)
+        .send()
+        .await
+        .map_err(|e| port_error(SERVICE, "FilterLogEvents", e))
+}
+
+/// The token of the page after `page`: none at the last page, and none on a repeated token (as
+/// the SDK paginators stop).
+fn next_token(page: &FilterLogEventsOutput, previous: Option<&str>) -> Option<String> {
+    page.next_token()
+        .filter(|next| previous != Some(*next))
+        .map(str::to_owned)
 }
 
 /// The fields of one Insights result row this adapter uses.
