@@ -47,6 +47,18 @@ pub enum IngestOutcome {
     Heartbeat,
 }
 
+/// What ingesting a set of records did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestSummary {
+    pub ctrs_stored: usize,
+    pub ctrs_stale: usize,
+    pub agent_events_stored: usize,
+    pub agent_events_duplicate: usize,
+    pub heartbeats: usize,
+    /// `(location, reason)` of every record that could not be ingested.
+    pub failed: Vec<(String, String)>,
+}
+
 /// The analytics capability.
 pub struct Analytics {
     store: Box<dyn AnalyticsStore>,
@@ -76,6 +88,27 @@ impl Analytics {
                 }
             }
         })
+    }
+
+    /// Ingest every record read by [`input::read_records`]; a bad record is reported with its
+    /// location and the rest are ingested.
+    pub async fn ingest_all(&self, items: Vec<input::RecordItem>) -> IngestSummary {
+        let mut summary = IngestSummary::default();
+        for item in items {
+            let outcome = match item.record.and_then(Incoming::from_value) {
+                Ok(record) => self.ingest(&record).await.map_err(|e| e.to_string()),
+                Err(reason) => Err(reason),
+            };
+            match outcome {
+                Ok(IngestOutcome::CtrStored) => summary.ctrs_stored += 1,
+                Ok(IngestOutcome::CtrStale) => summary.ctrs_stale += 1,
+                Ok(IngestOutcome::AgentEventStored) => summary.agent_events_stored += 1,
+                Ok(IngestOutcome::AgentEventDuplicate) => summary.agent_events_duplicate += 1,
+                Ok(IngestOutcome::Heartbeat) => summary.heartbeats += 1,
+                Err(reason) => summary.failed.push((item.location, reason)),
+            }
+        }
+        summary
     }
 
     /// The seven metrics of `[from, to)` in `tz`; `queue_docs` are the current queue-depth documents.

@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 use connect_events_core::analytics::input::read_records;
-use connect_events_core::analytics::{Analytics, Incoming, IngestOutcome};
-use connect_events_core::queue_depth::QueueDepthIndex;
+use connect_events_core::analytics::Analytics;
 use serde_json::json;
 
 use super::{settings, BackendArgs, CliResult, Failure};
@@ -68,36 +67,25 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
                 Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
             let local = b.local.as_ref().expect("local backend");
             let analytics = Analytics::new(Box::new(local.analytics.clone()));
-            let (mut counts, mut bad) = (std::collections::BTreeMap::<&str, usize>::new(), 0);
-            for item in read_records(&paths) {
-                let record = item.record.and_then(Incoming::from_value);
-                let outcome = match record {
-                    Ok(r) => analytics.ingest(&r).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
-                };
-                match outcome {
-                    Ok(o) => {
-                        let key = match o {
-                            IngestOutcome::CtrStored => "contact records stored",
-                            IngestOutcome::CtrStale => "contact records older than stored",
-                            IngestOutcome::AgentEventStored => "agent events stored",
-                            IngestOutcome::AgentEventDuplicate => "agent events already stored",
-                            IngestOutcome::Heartbeat => "heartbeats (not stored)",
-                        };
-                        *counts.entry(key).or_default() += 1;
-                    }
-                    Err(reason) => {
-                        bad += 1;
-                        eprintln!("{}: {reason}", item.location);
-                    }
-                }
+            let summary = analytics.ingest_all(read_records(&paths)).await;
+            for (location, reason) in &summary.failed {
+                eprintln!("{location}: {reason}");
             }
             b.save()?;
-            for (what, n) in &counts {
+            for (what, n) in [
+                ("contact records stored", summary.ctrs_stored),
+                ("contact records older than stored", summary.ctrs_stale),
+                ("agent events stored", summary.agent_events_stored),
+                (
+                    "agent events already stored",
+                    summary.agent_events_duplicate,
+                ),
+                ("heartbeats (not stored)", summary.heartbeats),
+                ("malformed", summary.failed.len()),
+            ] {
                 println!("{what:<36} {n}");
             }
-            println!("{:<36} {bad}", "malformed");
-            Ok(if bad == 0 {
+            Ok(if summary.failed.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -123,12 +111,7 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
                 Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
             let local = b.local.as_ref().expect("local backend");
             let analytics = Analytics::new(Box::new(local.analytics.clone()));
-            let docs = connect_events_core::local::LocalIndex::new(
-                local.state.index(&settings.queue_depth_index),
-            )
-            .documents()
-            .await
-            .map_err(connect_events_core::HandlerError::from)?;
+            let docs = b.caps.queue_depth.index().documents().await?;
             let report = analytics.report(from, to, tz, &docs).await?;
             match format {
                 ReportFormat::Json => println!("{}", json!(report)),
