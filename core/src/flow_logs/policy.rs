@@ -210,6 +210,22 @@ pub struct FlowLogArchiver {
 }
 
 impl FlowLogArchiver {
+    /// The window searched for `req`'s entries: its own, else the contact's lifetime widened by the
+    /// configured margins (`now` standing in for a missing end).
+    pub fn search_window(
+        &self,
+        req: &ArchiveRequest,
+        now: DateTime<Utc>,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        req.window.unwrap_or_else(|| {
+            let anchor_start = req.started.or(req.ended).unwrap_or(now);
+            (
+                anchor_start - self.config.window_before,
+                req.ended.unwrap_or(now) + self.config.window_after,
+            )
+        })
+    }
+
     pub fn new(
         source: Box<dyn FlowLogSource>,
         store: Box<dyn ArchiveStore>,
@@ -265,13 +281,7 @@ impl FlowLogArchiver {
             ids.extend(req.related.iter().cloned());
         }
         let anchor_end = req.ended.unwrap_or(now);
-        let (start, end) = req.window.unwrap_or_else(|| {
-            let anchor_start = req.started.or(req.ended).unwrap_or(now);
-            (
-                anchor_start - self.config.window_before,
-                anchor_end + self.config.window_after,
-            )
-        });
+        let (start, end) = self.search_window(req, now);
         let query = FlowLogQuery {
             log_group: self.log_group()?,
             contact_ids: ids.clone(),

@@ -101,23 +101,6 @@ pub async fn run(cmd: FlowLogsCommand) -> CliResult {
         );
     }
     let contact = contact.unwrap_or_default();
-    // The search window: what was asked; else the contact's lifetime with the Lambda's margins;
-    // else the last 24 hours (local files are complete: searched whole).
-    let margins = (
-        settings.flow_logs.window_before,
-        settings.flow_logs.window_after,
-    );
-    let start = start.unwrap_or_else(|| match (contact.initiated, local) {
-        (Some(t), _) => t - margins.0,
-        (None, false) => now - Duration::hours(24),
-        (None, true) => DateTime::UNIX_EPOCH + Duration::days(365 * 30),
-    });
-    let end = end.unwrap_or_else(|| {
-        contact
-            .disconnected
-            .map(|t| (t + margins.1).min(now))
-            .unwrap_or(now)
-    });
     let account_id = account_id
         .or_else(|| arn_account(&instance_id).map(str::to_string))
         .or(contact.account_id);
@@ -140,6 +123,16 @@ pub async fn run(cmd: FlowLogsCommand) -> CliResult {
         contact.initiated,
         contact.disconnected,
     );
+    // The search window: what was asked; else the contact's lifetime with the archiver's margins
+    // (the Lambda's window, up to now); else the last 24 hours (local files are complete: searched
+    // whole).
+    let derived = b.caps.flow_logs.search_window(&req, now);
+    let start = start.unwrap_or_else(|| match (contact.initiated, local) {
+        (Some(_), _) => derived.0,
+        (None, false) => now - Duration::hours(24),
+        (None, true) => DateTime::UNIX_EPOCH + Duration::days(365 * 30),
+    });
+    let end = end.unwrap_or(derived.1.min(now));
     req.window = Some((start, end));
     let (location, summary, written) = match b.caps.flow_logs.archive(&req, now).await? {
         ArchiveOutcome::Archived {
