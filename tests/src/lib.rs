@@ -81,3 +81,29 @@ pub fn target_bin(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Relative path → content of every file below a state directory, but its lock file (which names
+/// its last holder): two states are equal when their digests are.
+pub fn state_digest(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)
+            .expect("readable state directory")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n != ".lock") {
+                let rel = path
+                    .strip_prefix(dir)
+                    .expect("below dir")
+                    .display()
+                    .to_string();
+                out.insert(rel, std::fs::read(&path).expect("readable state file"));
+            }
+        }
+    }
+    out
+}

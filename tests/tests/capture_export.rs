@@ -1,38 +1,19 @@
 //! Capture → replay over the wire: events captured in a CloudWatch Logs group (moto) are exported
 //! by `connect-events events export --backend aws` and replayed locally.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use connect_events_tests::harness::{moto, unique};
 use connect_events_tests::seed::Endpoints;
-use connect_events_tests::{fixture, target_bin, workspace_root};
+use connect_events_tests::{fixture, state_digest, target_bin, workspace_root};
 use serde_json::Value;
 
 fn temp_dir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(prefix));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Every file below `dir` but the lock file, relative path → content.
-fn digest(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n != ".lock") {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 fn replay(state: &Path, archive: &Path) -> Output {
@@ -187,8 +168,8 @@ async fn exported_capture_replays_like_the_original_archive() {
     let rb = replay(&b, &exported);
     assert_eq!(ra.status.code(), rb.status.code());
     assert_eq!(
-        digest(&a),
-        digest(&b),
+        state_digest(&a),
+        state_digest(&b),
         "the export replays like the archive"
     );
 }

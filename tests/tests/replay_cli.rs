@@ -17,6 +17,27 @@ fn temp_dir(prefix: &str) -> PathBuf {
     dir
 }
 
+/// The CLI started with `args`, its stdout and stderr captured.
+fn spawn_cli(args: &[&str]) -> std::process::Child {
+    Command::new(target_bin("connect-events"))
+        .args(args)
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn connect-events")
+}
+
+/// Waits for a CLI started by [`spawn_cli`] and asserts it succeeded.
+fn wait_ok(child: std::process::Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn cli(args: &[&str]) -> Output {
     Command::new(target_bin("connect-events"))
         .args(args)
@@ -83,19 +104,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Relative path → content of every file below `dir` (but the lock file, which names its last
-/// holder).
 fn tree_digest(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    files_under(dir)
-        .into_iter()
-        .filter(|p| p.file_name().is_none_or(|n| n != ".lock"))
-        .map(|p| {
-            (
-                p.strip_prefix(dir).unwrap().display().to_string(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect()
+    connect_events_tests::state_digest(dir)
 }
 
 /// A user replaying their archive without flow logs at hand: every disconnect finds no logs, which
@@ -791,28 +801,21 @@ fn concurrent_replays_on_one_state_directory_lose_nothing() {
     queued_contacts(&a, 0, 50);
     queued_contacts(&b, 50, 50);
     let state = dir.join("state");
+    let state_arg = state.to_str().unwrap();
     let runs: Vec<_> = [&a, &b]
         .into_iter()
         .map(|file| {
-            Command::new(target_bin("connect-events"))
-                .args(["replay", "--report", "json", "--state-dir"])
-                .arg(&state)
-                .arg(file)
-                .current_dir(workspace_root())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn replay")
+            spawn_cli(&[
+                "replay",
+                "--report",
+                "json",
+                "--state-dir",
+                state_arg,
+                file.to_str().unwrap(),
+            ])
         })
         .collect();
-    for run in runs {
-        let out = run.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    runs.into_iter().for_each(wait_ok);
     let docs = queue_depth_docs(&state);
     let depth: u64 = docs
         .as_array()
@@ -831,24 +834,19 @@ fn concurrent_denylist_writers_lose_nothing_and_a_busy_directory_is_named() {
     let state_arg = state.to_str().unwrap().to_string();
     let children: Vec<_> = (0..40)
         .map(|i| {
-            Command::new(target_bin("connect-events"))
-                .args(["denylist", "add", &format!("+1425555{:04}", 1000 + i)])
-                .args(["--reason", "load", "--state-dir", &state_arg])
-                .current_dir(workspace_root())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn denylist add")
+            let number = format!("+1425555{:04}", 1000 + i);
+            spawn_cli(&[
+                "denylist",
+                "add",
+                &number,
+                "--reason",
+                "load",
+                "--state-dir",
+                &state_arg,
+            ])
         })
         .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    children.into_iter().for_each(wait_ok);
     let list = cli(&["denylist", "export", "--state-dir", &state_arg]);
     let entries: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(entries.as_array().unwrap().len(), 40, "{entries}");
