@@ -35,41 +35,28 @@
 //! Anything else is rejected: text around the number, `*`/`#` service codes, a `+` after the first
 //! digit, national numbers without a default region, numbers valid for no region.
 //!
-//! # Validity
+//! # Validity and the library
 //!
-//! [`normalize`] accepts a number only when libphonenumber says it is *valid* (`phonenumber::is_valid`:
-//! its digits match a number range of its region), not merely *possible*: length-only checks let
-//! many typos through. That is the rule for *reading* human input; it is not a gate on the deny
-//! list. Numbers Amazon Connect presents are keys as they are, and a typed number that is
-//! well-formed E.164 but unknown to the metadata is taken as written with a warning
-//! ([`crate::deny_list::intake`]): spoofed caller IDs must be listable.
+//! [`normalize`] accepts a number only when libphonenumber says it is *valid* (its digits match a
+//! number range of its region), not merely *possible*: length-only checks let many typos through.
+//! That is the rule for *reading* human input; it is not a gate on the deny list. Numbers Amazon
+//! Connect presents are keys as they are, and a typed number that is well-formed E.164 but unknown
+//! to the metadata is taken as written with a warning ([`crate::deny_list::intake`]): spoofed
+//! caller IDs must be listable.
 //!
-//! # Upstream bug workaround (rust-phonenumber issues #30 and #76)
+//! The parsing, validation and formatting are [`rlibphonenumber`]'s, a port of Google's
+//! libphonenumber (metadata and algorithm) that agrees with it; this module only decides *what* is
+//! handed to it: the text is reduced to `+digits` or to national digits here (URIs, extensions,
+//! vanity letters, anonymous markers and stray characters are our rules, stricter than the
+//! library's "find a number in the text"), then parsed. `phonenumber` 0.3, used before, stripped
+//! the default region's national prefix from international numbers (rust-phonenumber #30/#76:
+//! `+49 1512 3456789` with US became `+495123456789`) and needed ~300 lines of cross-checks here;
+//! the comparison is in the README ("Phone-number library").
 //!
-//! `phonenumber` 0.3 strips the *default region's* national prefix from numbers that are written
-//! in international form: `phonenumber::parse(Some(US), "+49 1512 3456789")` returns the valid
-//! but wrong `+495123456789` (US prefix `1` removed), `+39 06 6988 4000` with GB loses the Italian
-//! leading zero, `+225 07 12 34 56 78` with DE loses the Ivorian one. Without a region, it still
-//! strips the number's own prefix when the subscriber number happens to start with it
-//! (`+7 800 555 35 35` becomes `+7005553535`), and in national form it strips the prefix twice
-//! (`8 800 555 35 35` with RU).
-//!
-//! So the default region is **never** used to parse a number in international form:
-//!
-//! 1. the international prefix (`+`, `00`, `011`, the region's IDD) is recognized here and the
-//!    number is reduced to its digits after the prefix;
-//! 2. the *literal* reading `+digits` is tried first, parsed against a region that has no national
-//!    prefix at all (`LITERAL_PARSE_REGION`), so nothing can be stripped, and accepted only if
-//!    it is valid and its country code plus national significant number equal the input digits
-//!    exactly;
-//! 3. otherwise the number is parsed with no default region, and the result is accepted only if it
-//!    is valid, its country code is the start of the input digits, its national significant number
-//!    is the end of them, and what was removed in between is exactly the country's national
-//!    prefix (the `(0)` of `+44 (0)20 …`).
-//!
-//! National-form numbers are parsed with the default region (that is what it is for), but the
-//! literal readings "national prefix removed" and "as written" are preferred when they are valid,
-//! and libphonenumber's own reading is otherwise cross-checked against the input digits.
+//! A number written without `+` is read as libphonenumber reads it for the default region (national
+//! form, trunk and carrier prefixes, the region's international prefix, a country code without
+//! `+`); if that reading is not valid, `00` (any region) and `011` (no region, or a NANP region)
+//! are tried as international prefixes, because people copy numbers written for another country.
 //!
 //! # Anonymous callers
 //!
@@ -90,9 +77,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use phonenumber::country::Id as Region;
-use phonenumber::metadata::{Metadata, DATABASE};
-use phonenumber::PhoneNumber;
+use rlibphonenumber::{
+    CountryCodeSource, ParseError, PhoneNumberFormat, Region, PHONE_NUMBER_UTIL,
+};
 
 /// Longest input accepted, in bytes (Amazon Connect endpoint addresses are at most 256 long).
 /// Longer input is rejected before any parsing.
@@ -110,12 +97,6 @@ const MAX_NATIONAL_DIGITS: usize = 20;
 
 /// Most digits an extension may have to be recognized (and dropped) as one.
 const MAX_EXTENSION_DIGITS: usize = 15;
-
-/// Region used to parse the literal reading `+digits`: Spain has neither a national prefix nor a
-/// national-prefix-for-parsing rule, so the parser strips nothing after the country code (see the
-/// module docs; a test asserts this property of the metadata). Only its lack of prefix matters:
-/// the country code is always taken from the digits.
-const LITERAL_PARSE_REGION: Region = Region::ES;
 
 /// Digits shown at each end by [`mask`].
 const MASK_KEEP: usize = 2;
@@ -185,11 +166,6 @@ impl E164 {
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
         ok.then(|| E164(s.to_string()))
-    }
-
-    /// Builds the E.164 form of a parsed number: `+`, country code, national significant number.
-    fn from_parsed(number: &PhoneNumber) -> Self {
-        E164(format!("+{}", e164_digits(number)))
     }
 }
 
@@ -286,10 +262,10 @@ impl NumberError {
 /// Normalizes a phone number written in any common format to E.164.
 ///
 /// `default_region` is an ISO 3166-1 alpha-2 code (`"US"`, `"gb"`, …; case-insensitive, `"UK"` is
-/// read as `"GB"`, blank means none). It is used only for numbers written in national form and to
-/// recognize the region's international dialling prefix; a number in international form is never
-/// interpreted with it (see the module docs). The region is checked first, so a misconfigured
-/// region fails every call, not only calls with national numbers.
+/// read as `"GB"`, blank means none). It is used only for numbers written without `+` (national
+/// form, the region's international dialling prefix); a number in international form is never
+/// interpreted with it. The region is checked first, so a misconfigured region fails every call,
+/// not only calls with national numbers.
 ///
 /// # Errors
 ///
@@ -315,20 +291,8 @@ pub fn normalize(input: &str, default_region: Option<&str>) -> Result<E164, Numb
     if is_anonymous(text) {
         return Err(NumberError::Anonymous);
     }
-    match dialable(text, region)? {
-        Dialable::International(readings) => {
-            // The first valid reading wins; if none is, report why the preferred one is not.
-            let mut first_error = None;
-            for digits in &readings {
-                match normalize_international(digits) {
-                    Ok(number) => return Ok(number),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            Err(first_error.unwrap_or_else(|| NumberError::invalid("no digits")))
-        }
+    match dialable(text)? {
+        Dialable::International(digits) => normalize_international(&digits),
         Dialable::National(digits) => normalize_national(&digits, region),
     }
 }
@@ -369,11 +333,9 @@ pub fn mask(raw: &str) -> String {
 /// A number reduced to its digits and classified by how it was written.
 #[derive(Debug, PartialEq, Eq)]
 enum Dialable {
-    /// Written with an international prefix: the digits after it (country code first). Several
-    /// readings when prefixes overlap (in KR `006` is a prefix, so `00 61 …` may be `006` + `1 …`
-    /// or `00` + `61 …`), in order of preference; never empty.
-    International(Vec<String>),
-    /// Written in national form: all its digits (national/carrier prefixes included).
+    /// Written with `+` (or a `tel:` phone-context): the digits after it, country code first.
+    International(String),
+    /// Written without `+`: all its digits (national, carrier or international prefixes included).
     National(String),
 }
 
@@ -388,8 +350,8 @@ fn parse_region(region: Option<&str>) -> Result<Option<Region>, NumberError> {
         code = "GB".to_owned();
     }
     if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        if let Ok(id) = code.parse::<Region>() {
-            if DATABASE.by_id(id.as_ref()).is_some() {
+        if let Ok(id) = Region::from_code(&code) {
+            if PHONE_NUMBER_UTIL.get_country_code_for_region(id).is_some() {
                 return Ok(Some(id));
             }
         }
@@ -445,9 +407,9 @@ fn strip_scheme(text: &str) -> (&str, bool) {
 }
 
 /// Reduces the text (already trimmed, not anonymous) to the digits of a number and classifies it
-/// as international or national: URI syntax, parameters and extensions are removed, separators
-/// dropped, vanity letters converted, and the international prefix recognized.
-fn dialable(text: &str, region: Option<Region>) -> Result<Dialable, NumberError> {
+/// as international (`+`) or not: URI syntax, parameters and extensions are removed, separators
+/// dropped and vanity letters converted.
+fn dialable(text: &str) -> Result<Dialable, NumberError> {
     let text = angle_bracketed(text).unwrap_or(text).trim();
     let (mut text, sip) = strip_scheme(text);
     if sip {
@@ -473,51 +435,17 @@ fn dialable(text: &str, region: Option<Region>) -> Result<Dialable, NumberError>
     let (plus, digits) = clean(strip_extension(number))?;
     if plus {
         // RFC 3966 forbids a phone-context on a global number; the number itself is complete.
-        return Ok(Dialable::International(vec![digits]));
+        return Ok(Dialable::International(digits));
     }
     if let Some(context) = context {
         return match clean(context) {
-            Ok((true, prefix)) => Ok(Dialable::International(vec![prefix + &digits])),
+            Ok((true, prefix)) => Ok(Dialable::International(prefix + &digits)),
             _ => Err(NumberError::invalid(
                 "local number whose phone-context is not a '+' number prefix",
             )),
         };
     }
-    Ok(classify_prefix(digits, region))
-}
-
-/// Recognizes an international dialling prefix at the start of digits written without `+`, in
-/// order of preference: the default region's own prefix (libphonenumber metadata), `00` in any
-/// region, `011` without a region or in a NANP region. A prefix followed by `0` is not one (no
-/// country code starts with 0), as in libphonenumber.
-fn classify_prefix(digits: String, region: Option<Region>) -> Dialable {
-    let meta = region.and_then(|r| DATABASE.by_id(r.as_ref()));
-    let regional = meta
-        .and_then(Metadata::international_prefix)
-        .and_then(|idd| idd.find(&digits))
-        .filter(|m| m.start() == 0)
-        .map(|m| m.end());
-    let nanp = meta.is_none_or(|m| m.country_code() == 1);
-    let generic = [(true, "00"), (nanp, "011")]
-        .into_iter()
-        .filter(|&(applies, prefix)| applies && digits.starts_with(prefix))
-        .map(|(_, prefix)| prefix.len());
-    let mut readings: Vec<String> = Vec::new();
-    for len in regional.into_iter().chain(generic) {
-        let rest = &digits[len..];
-        if len > 0
-            && !rest.is_empty()
-            && !rest.starts_with('0')
-            && !readings.iter().any(|r| r == rest)
-        {
-            readings.push(rest.to_owned());
-        }
-    }
-    if readings.is_empty() {
-        Dialable::National(digits)
-    } else {
-        Dialable::International(readings)
-    }
+    Ok(Dialable::National(digits))
 }
 
 /// Cuts a trailing extension (`x12`, `ext. 12`, `extension 12`, `,12`) off the number. A marker
@@ -591,8 +519,42 @@ fn clean(number: &str) -> Result<(bool, String), NumberError> {
     Ok((plus, digits))
 }
 
-/// Normalizes the digits that followed an international prefix (country code first). This is the
-/// core of the #30/#76 workaround: no default region is involved (see the module docs).
+/// Normalizes digits written without `+`, in order of preference: the default region's reading
+/// when it recognized the region's own international prefix (as when dialling there: in KR `008`
+/// is a prefix, so `00 81 …` reaches `+1 …`); `00` in any region and `011` without a region or in
+/// a NANP region; the region's national reading (trunk and carrier prefixes, a country code
+/// without `+`: libphonenumber's rules). The first valid reading wins.
+fn normalize_national(digits: &str, region: Option<Region>) -> Result<E164, NumberError> {
+    let regional = region.map(|r| parse_valid(digits, Some(r)));
+    let regional_idd = matches!(
+        &regional,
+        Some(Ok((_, CountryCodeSource::FromNumberWithIdd)))
+    );
+    let nanp = region.is_none_or(|r| PHONE_NUMBER_UTIL.is_nanpa_country(r));
+    let generic = [(true, "00"), (nanp, "011")]
+        .into_iter()
+        .filter(|&(applies, _)| applies && !regional_idd)
+        .filter_map(|(_, prefix)| digits.strip_prefix(prefix))
+        .filter(|rest| !rest.is_empty() && !rest.starts_with('0'))
+        .map(normalize_international);
+    let mut first_error = None;
+    for reading in generic.chain(regional.map(|r| r.map(|(number, _)| number))) {
+        match reading {
+            Ok(number) => return Ok(number),
+            // A recognized prefix explains a failure better than the national reading.
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| {
+        NumberError::invalid(
+            "national number without a default region (add the country code with '+')",
+        )
+    }))
+}
+
+/// Normalizes the digits that followed `+` (country code first): no default region is involved.
 fn normalize_international(digits: &str) -> Result<E164, NumberError> {
     if digits.starts_with('0') {
         return Err(NumberError::invalid(
@@ -602,111 +564,33 @@ fn normalize_international(digits: &str) -> Result<E164, NumberError> {
     if digits.len() > MAX_INTERNATIONAL_DIGITS {
         return Err(NumberError::invalid("too many digits for an E.164 number"));
     }
-    let literal = parse_literal(digits);
-    if let Ok(number) = &literal {
-        if number.is_valid() && e164_digits(number) == digits {
-            return Ok(E164::from_parsed(number));
-        }
+    parse_valid(&format!("+{digits}"), None).map(|(number, _)| number)
+}
+
+/// Parses `text` (`+digits`, or digits with a region) and formats it as E.164 if it is valid and
+/// has at most 15 digits (the key syntax; some metadata ranges are longer). Also tells where the
+/// country code came from.
+fn parse_valid(
+    text: &str,
+    region: Option<Region>,
+) -> Result<(E164, CountryCodeSource), NumberError> {
+    let number = PHONE_NUMBER_UTIL
+        .parse_and_keep_raw_input(text, region)
+        .map_err(|e| {
+            NumberError::invalid(match e {
+                ParseError::InvalidCountryCode => "unknown country calling code",
+                ParseError::NotANumber(_) => "not a phone number",
+                ParseError::TooShortAfterIdd | ParseError::TooShortNsn => "too few digits",
+                ParseError::TooLongNsn => "too many digits",
+            })
+        })?;
+    if !PHONE_NUMBER_UTIL.is_valid_number(&number) {
+        return Err(NumberError::invalid("not a valid number for its country"));
     }
-    // Only for a national prefix written inside the number, e.g. `+44 (0)20 7946 0018`.
-    if let Ok(number) = phonenumber::parse(None, format!("+{digits}")) {
-        if number.is_valid() && only_national_prefix_removed(digits, &number) {
-            return Ok(E164::from_parsed(&number));
-        }
-    }
-    Err(failure(&literal))
-}
-
-/// Normalizes a number written in national form, which needs the default region.
-fn normalize_national(digits: &str, region: Option<Region>) -> Result<E164, NumberError> {
-    let meta = region.and_then(|r| Some((r, DATABASE.by_id(r.as_ref())?)));
-    let Some((region, meta)) = meta else {
-        return Err(NumberError::invalid(
-            "national number without a default region (add the country code with '+')",
-        ));
-    };
-    let code = meta.country_code();
-    // Literal readings: national prefix removed, then as written (trunk-less input).
-    let trunk_stripped = meta
-        .national_prefix()
-        .and_then(|prefix| digits.strip_prefix(prefix))
-        .filter(|rest| !rest.is_empty());
-    let literal: Vec<E164> = trunk_stripped
-        .into_iter()
-        .chain(Some(digits))
-        .filter_map(|national| {
-            let full = format!("{code}{national}");
-            let number = parse_literal(&full).ok()?;
-            (number.is_valid() && e164_digits(&number) == full).then(|| E164::from_parsed(&number))
-        })
-        .collect();
-    let library = phonenumber::parse(Some(region), digits);
-    let library_valid = library
-        .as_ref()
-        .ok()
-        .filter(|n| n.is_valid() && n.code().value() == code);
-    if let Some(first) = literal.first() {
-        // Prefer the library's reading when it agrees with a literal one, else the first literal.
-        let chosen = library_valid
-            .map(E164::from_parsed)
-            .filter(|n| literal.contains(n))
-            .unwrap_or_else(|| first.clone());
-        return Ok(chosen);
-    }
-    // Carrier codes, the AR mobile rewrite, a country code without '+': trust libphonenumber if
-    // its national significant number is what the input ends with (or the region rewrites it).
-    if let Some(number) = library_valid {
-        let national = number.national().to_string();
-        if digits.ends_with(&national) || meta.national_prefix_transform_rule().is_some() {
-            return Ok(E164::from_parsed(number));
-        }
-        return Err(NumberError::invalid(
-            "parsed number does not match the input digits",
-        ));
-    }
-    Err(failure(&library))
-}
-
-/// Parses `+digits` so that nothing after the country code is stripped (see
-/// [`LITERAL_PARSE_REGION`]).
-fn parse_literal(digits: &str) -> Result<PhoneNumber, phonenumber::ParseError> {
-    phonenumber::parse(Some(LITERAL_PARSE_REGION), format!("+{digits}"))
-}
-
-/// Country code followed by the national significant number (with its leading zeros).
-fn e164_digits(number: &PhoneNumber) -> String {
-    format!("{}{}", number.code().value(), number.national())
-}
-
-/// Cross-check of a no-region parse: the input digits are country code, national prefix of that
-/// country, national significant number — and nothing else.
-fn only_national_prefix_removed(digits: &str, number: &PhoneNumber) -> bool {
-    let code = number.code().value().to_string();
-    let national = number.national().to_string();
-    let Some(head) = digits
-        .strip_prefix(code.as_str())
-        .and_then(|rest| rest.strip_suffix(national.as_str()))
-    else {
-        return false;
-    };
-    head.is_empty()
-        || number
-            .metadata(&DATABASE)
-            .and_then(Metadata::national_prefix)
-            .is_some_and(|prefix| prefix == head)
-}
-
-/// The error for a number that no reading made valid.
-fn failure(parsed: &Result<PhoneNumber, phonenumber::ParseError>) -> NumberError {
-    use phonenumber::ParseError as E;
-    NumberError::invalid(match parsed {
-        Ok(_) => "not a valid number for its country",
-        Err(E::NoNumber) => "not a phone number",
-        Err(E::InvalidCountryCode) => "unknown country calling code",
-        Err(E::TooShortAfterIdd | E::TooShortNsn) => "too few digits",
-        Err(E::TooLong) => "too many digits",
-        Err(E::MalformedInteger(_)) => "malformed digits",
-    })
+    let formatted = PHONE_NUMBER_UTIL.format(&number, PhoneNumberFormat::E164);
+    let key = E164::from_key(&formatted)
+        .ok_or_else(|| NumberError::invalid("too many digits for an E.164 number"))?;
+    Ok((key, number.country_code_source()))
 }
 
 /// `text` without visual separators, with its decimal digits and `+` in ASCII: `+1 (425) 555-0100`
@@ -1266,35 +1150,16 @@ mod tests {
         assert_eq!(ok("00 55 11 98765-4321", Some("BR")), "+5511987654321");
     }
 
-    /// Evidence that the locked `phonenumber` still has the bug worked around here. Canary: if an
-    /// upgrade fixes rust-phonenumber #30/#76 this fails; delete it then (the workaround stays
-    /// correct either way).
+    /// rust-phonenumber #30/#76, the reason `phonenumber` 0.3 was replaced: it stripped the default
+    /// region's national prefix from international numbers (`+495123456789` for the first case).
     #[test]
-    fn upstream_parser_mangles_international_numbers_with_a_default_region() {
-        use phonenumber::country;
-        let raw = |region, text| {
-            phonenumber::parse(Some(region), text)
-                .map(|n| format!("+{}", e164_digits(&n)))
-                .unwrap()
-        };
-        assert_eq!(raw(country::US, "+49 1512 3456789"), "+495123456789");
-        assert!(phonenumber::parse(Some(country::US), "+49 1512 3456789")
-            .unwrap()
-            .is_valid());
-        assert_eq!(raw(country::GB, "+39 06 6988 4000"), "+39669884000");
-        assert_eq!(raw(country::US, "011 49 1512 3456789"), "+495123456789");
-        // Our results for the same inputs.
+    fn international_numbers_keep_their_digits_whatever_the_default_region() {
         assert_eq!(ok("+49 1512 3456789", Some("US")), "+4915123456789");
         assert_eq!(ok("+39 06 6988 4000", Some("GB")), "+390669884000");
+        assert_eq!(ok("+225 07 12 34 56 78", Some("DE")), "+2250712345678");
+        assert_eq!(ok("+7 800 555 35 35", None), "+78005553535");
+        assert_eq!(ok("8 800 555 35 35", Some("RU")), "+78005553535");
         assert_eq!(ok("011 49 1512 3456789", Some("US")), "+4915123456789");
-    }
-
-    #[test]
-    fn literal_parse_region_strips_nothing() {
-        let meta = DATABASE.by_id(LITERAL_PARSE_REGION.as_ref()).unwrap();
-        assert!(meta.national_prefix().is_none());
-        assert!(meta.national_prefix_for_parsing().is_none());
-        assert!(meta.national_prefix_transform_rule().is_none());
     }
 
     #[test]
@@ -1313,28 +1178,22 @@ mod tests {
 
     #[test]
     fn international_prefixes() {
-        let us = Some(Region::US);
-        let gb = Some(Region::GB);
-        let intl = |d: &[&str]| Dialable::International(d.iter().map(|s| s.to_string()).collect());
-        let national = |d: &str| Dialable::National(d.to_owned());
-        assert_eq!(
-            classify_prefix("0114960123".into(), gb),
-            national("0114960123")
-        );
-        assert_eq!(classify_prefix("01144207".into(), us), intl(&["44207"]));
-        assert_eq!(classify_prefix("01144207".into(), None), intl(&["44207"]));
-        assert_eq!(classify_prefix("0044207".into(), us), intl(&["44207"]));
-        assert_eq!(classify_prefix("0044207".into(), gb), intl(&["44207"]));
-        assert_eq!(
-            classify_prefix("0061293744000".into(), Some(Region::KR)),
-            intl(&["1293744000", "61293744000"])
-        );
-        assert_eq!(classify_prefix("000123".into(), gb), national("000123"));
-        assert_eq!(classify_prefix("00".into(), gb), national("00"));
-        assert_eq!(
-            classify_prefix("0011612".into(), Some(Region::AU)),
-            intl(&["612", "11612"])
-        );
+        let london = "+442079460018";
+        // The region's own prefix, `00` anywhere, `011` without a region or in a NANP region.
+        assert_eq!(ok("011 44 20 7946 0018", Some("US")), london);
+        assert_eq!(ok("011 44 20 7946 0018", Some("CA")), london);
+        assert_eq!(ok("011 44 20 7946 0018", None), london);
+        assert_eq!(ok("00 44 20 7946 0018", Some("US")), london);
+        assert_eq!(ok("00 44 20 7946 0018", Some("JP")), london);
+        assert_eq!(ok("0011 44 20 7946 0018", Some("AU")), london);
+        assert_eq!(ok("010 44 20 7946 0018", Some("JP")), london);
+        // In GB, `011…` is a national number (Sheffield), not the NANP prefix.
+        assert_eq!(ok("0114 496 0018", Some("GB")), "+441144960018");
+        assert!(normalize("011 44 20 7946 0018", Some("GB")).is_err());
+        // A prefix followed by 0 or by nothing is not one.
+        assert!(normalize("000123", Some("GB")).is_err());
+        assert!(normalize("00", Some("GB")).is_err());
+        assert!(normalize("00", None).is_err());
     }
 
     /// Tiny deterministic PRNG (xorshift64) for the no-panic loops.
@@ -1424,7 +1283,10 @@ mod tests {
 
     #[test]
     fn no_panics_on_random_digit_strings_in_every_region() {
-        let regions: Vec<&str> = DATABASE.iter().map(Metadata::id).collect();
+        let regions: Vec<String> = PHONE_NUMBER_UTIL
+            .get_supported_regions()
+            .map(|r| r.to_string())
+            .collect();
         assert!(regions.len() > 200);
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for round in 0..1_500 {
@@ -1438,7 +1300,7 @@ mod tests {
             for _ in 0..len {
                 input.push(char::from(b'0' + rng.below(10) as u8));
             }
-            let region = regions[rng.below(regions.len())];
+            let region = regions[rng.below(regions.len())].as_str();
             let region = (region.len() == 2).then_some(region);
             check_invariants(&input, region);
         }
