@@ -17,7 +17,7 @@
 //! | `DENYLIST_ANONYMOUS` | `allow` | `allow` or `deny` withheld callers |
 //! | `DENYLIST_ON_FAILURE` | `open` | contact-flow answer when the store fails: `open` or `closed` |
 //! | `DENYLIST_ENFORCE_CHANNELS` | `VOICE` | channels stopped on `INITIATED` |
-//! | `DENYLIST_FLOW_BUDGET_MS` | `3000` | longest contact-flow answer (lookup + hit recording); a slower store gets the `DENYLIST_ON_FAILURE` answer; 100–4000 |
+//! | `DENYLIST_FLOW_BUDGET_MS` | `3000` | longest contact-flow answer (the lookup; the hit is counted after the answer); a slower store gets the `DENYLIST_ON_FAILURE` answer; 100–4000 |
 //! | `DENYLIST_STOP_REPLAYED` | `false` | let replayed events (`replay-name`) stop contacts (Lambda and `replay --allow-side-effects`) |
 //! | `ARCHIVE_BUCKET` | `connect-events-flow-logs` | archive bucket |
 //! | `ARCHIVE_PREFIX` | `connect-flow-logs/<instanceId>/<YYYY>/<MM>/<DD>` | key prefix |

@@ -4,6 +4,7 @@
 //! `connect-events-core`), the Lambda plumbing in [`lambda`], and the `connect-events` CLI in [`cli`].
 //! The binaries in `src/bin/` are thin: parse, call the core capability, map the result.
 
+pub mod after_response;
 pub mod aws;
 pub mod backend;
 pub mod cli;

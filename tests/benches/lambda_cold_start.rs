@@ -28,7 +28,7 @@
 //! | init CPU | on-CPU time of the child (all threads, `/proc/<pid>/task/*/schedstat`) at its first `/next`, median; unlike wall time it is not inflated by a busy machine |
 //! | first invoke | the first event of each fresh process, sent once it waits for it: invoke → answer, median |
 //! | cold total | spawn → answer of the first event (sent right away, as Lambda does), median |
-//! | warm p50 / p95 | one process, 5 unmeasured invocations, then `--warm` measured ones, back to back |
+//! | warm p50 / p95 | one process, 5 unmeasured invocations, then `--warm` measured ones, each sent once the runtime is back at `/next` (idle: work after the previous response is done) |
 //! | peak RSS | `VmHWM` of the child: after the first event (median over the fresh processes) and after the warm loop |
 //!
 //! Every latency is measured at the emulator: it includes the Runtime API round trip over loopback HTTP
@@ -686,10 +686,20 @@ fn measure(dir: &Path, scenario: &Scenario, options: &Options) -> Result<Figures
     }
 
     let lambda = LambdaProcess::spawn(&binary, scenario.binary, &scenario.env);
+    // Each warm invocation goes to an idle runtime (back at /next: work after the previous
+    // response, such as the flow's hit count, is done), as Lambda routes to idle environments.
+    let idle = |lambda: &LambdaProcess| {
+        lambda
+            .wait_idle(TIMEOUT)
+            .map(drop)
+            .ok_or_else(|| format!("{}: runtime not back at /next", scenario.binary))
+    };
     for _ in 0..WARMUP {
+        idle(&lambda)?;
         invoke(&lambda)?;
     }
     for _ in 0..options.warm {
+        idle(&lambda)?;
         figures.warm.push(invoke(&lambda)?);
     }
     figures.rss_warm = peak_rss_kb(lambda.pid());

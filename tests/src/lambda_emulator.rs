@@ -337,6 +337,22 @@ impl LambdaProcess {
         }
     }
 
+    /// Waits until the runtime is back at `GET /runtime/invocation/next` with nothing delivered
+    /// (the point where Lambda freezes the environment: work after a response is done); returns
+    /// how long that took, or `None` after `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if self.shared.waiting_next.load(Ordering::SeqCst) > 0
+                && lock(&self.shared.in_flight).is_empty()
+            {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        None
+    }
+
     /// Cold start: time from spawning the process to its first `GET /runtime/invocation/next`.
     pub fn time_to_first_next(&self) -> Option<Duration> {
         lock(&self.shared.first_next).map(|t| t.saturating_duration_since(self.spawned_at))
@@ -487,6 +503,8 @@ struct Shared {
     /// Request ids handed out by `/next`.
     delivered: Mutex<Vec<String>>,
     first_next: Mutex<Option<Instant>>,
+    /// `/next` requests waiting for an event: the runtime is idle (Lambda would freeze it).
+    waiting_next: AtomicU64,
     init_error: Mutex<Option<Value>>,
     counter: AtomicU64,
 }
@@ -501,6 +519,7 @@ impl Shared {
             in_flight: Mutex::default(),
             delivered: Mutex::default(),
             first_next: Mutex::default(),
+            waiting_next: AtomicU64::new(0),
             init_error: Mutex::default(),
             counter: AtomicU64::new(0),
         }
@@ -595,10 +614,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
 /// Long poll: waits for the next queued event and hands it to the function.
 async fn next_invocation(shared: &Shared) -> HttpResponse {
     lock(&shared.first_next).get_or_insert_with(Instant::now);
+    shared.waiting_next.fetch_add(1, Ordering::SeqCst);
     let pending = {
         let mut queue = shared.queue_rx.lock().await;
         queue.recv().await
     };
+    shared.waiting_next.fetch_sub(1, Ordering::SeqCst);
     let Some(pending) = pending else {
         return json_response(
             StatusCode::INTERNAL_SERVER_ERROR,

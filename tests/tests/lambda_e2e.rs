@@ -613,6 +613,10 @@ async fn deny_list_flow_answers_every_fixture_with_a_string_map() {
     let line = log_of(&lambda, &inv.request_id, "deny-list flow request");
     assert_eq!(line["fields"]["contact_id"], json!(C1), "{line}");
     assert_eq!(line["fields"]["action"], json!("check"), "{line}");
+    // The hit is counted after the answer, before the runtime asks for the next event.
+    lambda
+        .wait_idle(INVOKE_TIMEOUT)
+        .expect("runtime back at /next");
     let item = deny_item(moto, &table, LISTED_NUMBER).await.expect("entry");
     assert_eq!(hit_count(&item), Some("1"), "the hit is counted: {item:?}");
     invocations.push(inv);
@@ -863,6 +867,93 @@ async fn spoofed_caller_ids_are_listed_by_the_cli_on_both_backends_and_blocked_b
     let refs: Vec<&Invocation> = invocations.iter().collect();
     assert_observability(&lambda, "deny-list-flow", &refs);
     assert_no_number("deny-list-flow", &lambda.logs().join("\n"), &SPOOFED);
+}
+
+/// Issue #9.3: the contact-flow answer waits for one DynamoDB read, never for the hit count. The
+/// count (a conditional UpdateItem) runs after the response is posted and before the runtime asks
+/// for the next event: a slow UpdateItem leaves the answer fast and the count done once the runtime
+/// is idle; a failing one is kept and counted after the next invocation; a re-delivered contact
+/// counts once.
+#[tokio::test]
+async fn the_flow_answers_before_counting_and_a_failed_count_is_retried_not_lost() {
+    use connect_events_tests::fault_proxy::{Fault, FaultProxy, FaultRule};
+
+    let moto = moto().await;
+    let table = deny_table(moto, &[LISTED_NUMBER]).await;
+    let proxy = FaultProxy::start(moto.endpoint());
+    let endpoints = Endpoints {
+        moto: proxy.endpoint().to_string(),
+        ..Endpoints::local(None).await
+    };
+    let lambda = spawn(
+        "deny-list-flow",
+        &endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
+    );
+    let call = |contact: &str| {
+        let mut event = lookup_of(LISTED_NUMBER);
+        event["Details"]["ContactData"]["ContactId"] = json!(contact);
+        event["Details"]["ContactData"]["InitialContactId"] = json!(contact);
+        let (inv, response) = respond(&lambda, &event);
+        assert_eq!(string_map(&response)["result"], "listed", "{response}");
+        inv
+    };
+    let hits = || async {
+        deny_item(moto, &table, LISTED_NUMBER)
+            .await
+            .and_then(|i| hit_count(&i).map(str::to_string))
+    };
+
+    // A slow UpdateItem (600 ms, inside the 900 ms attempt timeout) does not delay the answer.
+    let slow = Duration::from_millis(600);
+    proxy.add(FaultRule::always(Some("UpdateItem"), Fault::Delay(slow)));
+    let first = call("c-slow-count");
+    assert!(
+        first.elapsed < slow,
+        "the answer waited for the count: {:?}",
+        first.elapsed
+    );
+    let busy = lambda
+        .wait_idle(INVOKE_TIMEOUT)
+        .expect("runtime back at /next");
+    assert!(
+        busy + first.elapsed >= slow,
+        "the count ran before /next: {busy:?}"
+    );
+    assert_eq!(hits().await.as_deref(), Some("1"));
+
+    // A failing UpdateItem: the answer is right, the hit waits for the next invocation.
+    proxy.clear();
+    proxy.add(FaultRule::always(
+        Some("UpdateItem"),
+        Fault::Status(400, "ProvisionedThroughputExceededException"),
+    ));
+    call("c-throttled");
+    lambda.wait_idle(INVOKE_TIMEOUT).expect("idle");
+    assert_eq!(
+        hits().await.as_deref(),
+        Some("1"),
+        "not counted while throttled"
+    );
+    proxy.clear();
+    call("c-next");
+    lambda.wait_idle(INVOKE_TIMEOUT).expect("idle");
+    assert_eq!(
+        hits().await.as_deref(),
+        Some("3"),
+        "the throttled hit is counted after the next invocation"
+    );
+
+    // At-least-once delivery: the same contact again counts nothing more.
+    call("c-next");
+    call("c-slow-count");
+    lambda.wait_idle(INVOKE_TIMEOUT).expect("idle");
+    assert_eq!(hits().await.as_deref(), Some("3"));
+    let logs = lambda.logs().join("\n");
+    assert!(
+        logs.contains("will retry after the next invocation"),
+        "the wait is logged"
+    );
+    assert_no_number("deny-list-flow", &logs, &[LISTED_NUMBER]);
 }
 
 // ---------------------------------------------------------------------------------------------------

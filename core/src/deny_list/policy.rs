@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::hits::PendingHit;
 use super::intake::{self, Accepted};
 use super::model::{DenyEntry, EntrySource};
 use super::number::{mask, NumberError, E164};
@@ -46,7 +47,7 @@ pub struct DenyListConfig {
     /// (`DENYLIST_STOP_REPLAYED`, default false: a replay reports a dry run).
     pub stop_replayed: bool,
     /// The longest the contact-flow function takes to answer (`DENYLIST_FLOW_BUDGET_MS`, default
-    /// 3 s): the lookup, and the hit recording after it, run inside it. A lookup that does not
+    /// 3 s): the lookup runs inside it (the hit is counted after the answer). A lookup that does not
     /// finish in time is answered with [`DenyListConfig::on_failure`], well inside the Lambda
     /// timeout (5 s) and Connect's 8 s wait, so the flow never takes its Error branch.
     pub flow_budget: std::time::Duration,
@@ -78,6 +79,15 @@ pub struct CheckResult {
     /// The active entry, when listed.
     pub entry: Option<DenyEntry>,
     pub listed: bool,
+}
+
+/// The contact-flow answer and the hit it leaves to count ([`DenyListService::flow_answer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowAnswer {
+    /// The flat string map the flow receives.
+    pub answer: BTreeMap<String, String>,
+    /// A listed caller's hit, to count with [`DenyListService::count_hit`] after answering.
+    pub hit: Option<PendingHit>,
 }
 
 /// What enforcement did for one event.
@@ -142,7 +152,7 @@ impl DenyListService {
 
     /// Look up a typed number (the CLI's `check`).
     pub async fn check(&self, raw: &str, now: DateTime<Utc>) -> Result<CheckResult, HandlerError> {
-        self.lookup(self.typed(raw, false), None, now).await
+        self.lookup(self.typed(raw, false), now).await
     }
 
     /// Look up a number Amazon Connect presents (the contact flow, enforcement).
@@ -151,34 +161,21 @@ impl DenyListService {
         raw: &str,
         now: DateTime<Utc>,
     ) -> Result<CheckResult, HandlerError> {
-        self.lookup(self.presented(raw), None, now).await
+        self.lookup(self.presented(raw), now).await
     }
 
-    /// Look a number up; with `contact`, count that contact's hit in the same store call
-    /// ([`DenyStore::lookup_and_count`]: one round trip on DynamoDB). Should counting fail, the
-    /// answer comes from a plain lookup and the failure is logged: the caller's answer matters
-    /// more than the counter.
+    /// Look a number up (one consistent read). Counting the hit is the caller's: the contact flow
+    /// answers first ([`FlowAnswer::hit`]).
     async fn lookup(
         &self,
         accepted: Result<Accepted, NumberError>,
-        contact: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<CheckResult, HandlerError> {
         let warning = accepted.as_ref().ok().and_then(|a| a.warning);
         let number = accepted.map(|a| a.number);
         let (entry, listed) = match &number {
             Ok(n) => {
-                let stored = match contact {
-                    Some(c) => match self.store.lookup_and_count(n, c, now).await {
-                        Ok(hit) => hit.entry,
-                        Err(e) => {
-                            tracing::warn!(error = %e, number = %n.masked(), "could not count the deny-list hit; answering from a plain lookup");
-                            self.store.get(n).await?
-                        }
-                    },
-                    None => self.store.get(n).await?,
-                };
-                let entry = stored.filter(|e| e.is_active(now));
+                let entry = self.store.get(n).await?.filter(|e| e.is_active(now));
                 let listed = entry.is_some();
                 (entry, listed)
             }
@@ -191,6 +188,14 @@ impl DenyListService {
             entry,
             listed,
         })
+    }
+
+    /// Count a contact's hit on a listed number, at most once per contact id (the store's
+    /// conditional write): safe to repeat after a retry, a re-delivery or a replay.
+    pub async fn count_hit(&self, hit: &PendingHit) -> Result<bool, PortError> {
+        self.store
+            .record_hit(&hit.number, &hit.contact_id, hit.at)
+            .await
     }
 
     /// Add (or refresh) an entry for a typed number; `strict` refuses numbers the metadata does
@@ -248,11 +253,27 @@ impl DenyListService {
     /// value) for flows that branch on that key. `result` says why: `listed`,
     /// `not_listed`, `anonymous`, `no_number`, `invalid`, `flagged`, `error`. The function never
     /// fails the block: store failures follow [`FailurePolicy`].
+    ///
+    /// This is [`DenyListService::flow_answer`] with the hit counted before returning (the CLI,
+    /// tests); a count that fails is logged, the answer stands.
     pub async fn flow(
         &self,
         invocation: &FlowInvocation,
         now: DateTime<Utc>,
     ) -> BTreeMap<String, String> {
+        let FlowAnswer { answer, hit } = self.flow_answer(invocation, now).await;
+        if let Some(hit) = hit {
+            if let Err(e) = self.count_hit(&hit).await {
+                tracing::warn!(error = %e, number = %hit.number.masked(), "could not count the deny-list hit");
+            }
+        }
+        answer
+    }
+
+    /// The contact-flow answer, and the hit to count once it is sent: the answer waits for one
+    /// store read, the count (a conditional write) does not delay it. The Lambda counts after
+    /// posting the response and before asking for the next event (`handlers::lambda::after_response`).
+    pub async fn flow_answer(&self, invocation: &FlowInvocation, now: DateTime<Utc>) -> FlowAnswer {
         let action = invocation
             .parameter("action")
             .unwrap_or_else(|| "check".into())
@@ -266,10 +287,11 @@ impl DenyListService {
             _ => presented().or_else(typed),
         };
         let mut out = BTreeMap::new();
+        let mut hit = None;
         let Some((raw, presented)) = raw.filter(|(r, _)| !r.trim().is_empty()) else {
             out.insert("Success".into(), "false".into());
             out.insert("result".into(), "no_number".into());
-            return out;
+            return FlowAnswer { answer: out, hit };
         };
         let deadline = tokio::time::Instant::now() + self.config.flow_budget;
         match action.as_str() {
@@ -278,7 +300,8 @@ impl DenyListService {
                     .await
             }
             "check" => {
-                self.flow_check(invocation, &raw, presented, now, deadline, &mut out)
+                hit = self
+                    .flow_check(invocation, &raw, presented, now, deadline, &mut out)
                     .await
             }
             other => {
@@ -287,7 +310,7 @@ impl DenyListService {
                 out.insert("result".into(), "unknown_action".into());
             }
         }
-        out
+        FlowAnswer { answer: out, hit }
     }
 
     async fn flow_check(
@@ -298,18 +321,15 @@ impl DenyListService {
         now: DateTime<Utc>,
         deadline: tokio::time::Instant,
         out: &mut BTreeMap<String, String>,
-    ) {
+    ) -> Option<PendingHit> {
         let accepted = if presented {
             self.presented(raw)
         } else {
             self.typed(raw, false)
         };
-        let checked = tokio::time::timeout_at(
-            deadline,
-            self.lookup(accepted, invocation.contact_id(), now),
-        )
-        .await
-        .unwrap_or_else(|_| Err(self.budget_exceeded("lookup").into()));
+        let checked = tokio::time::timeout_at(deadline, self.lookup(accepted, now))
+            .await
+            .unwrap_or_else(|_| Err(self.budget_exceeded("lookup").into()));
         match checked {
             Ok(result) => {
                 if let Ok(n) = &result.number {
@@ -336,6 +356,15 @@ impl DenyListService {
                     warning = result.warning,
                     "deny-list check"
                 );
+                let contact_id = invocation.contact_id().filter(|c| !c.is_empty());
+                match (result.entry, result.number, contact_id) {
+                    (Some(_), Ok(number), Some(contact_id)) => Some(PendingHit {
+                        number,
+                        contact_id: contact_id.to_owned(),
+                        at: now,
+                    }),
+                    _ => None,
+                }
             }
             Err(e) => {
                 let listed = self.config.on_failure == FailurePolicy::FailClosed;
@@ -343,6 +372,7 @@ impl DenyListService {
                 out.insert("Success".into(), listed.to_string());
                 out.insert("blocked".into(), listed.to_string());
                 out.insert("result".into(), "error".into());
+                None
             }
         }
     }

@@ -30,38 +30,12 @@ pub trait DenyStore: Send + Sync {
         contact_id: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError>;
-    /// The contact-flow check in one call: the entry (as [`DenyStore::get`]) and, when it is
-    /// active at `now`, the contact's hit counted (as [`DenyStore::record_hit`], at most once per
-    /// contact). The default is those two calls; a store that can do both in one round trip
-    /// (DynamoDB: one conditional `UpdateItem`) overrides it, so the answer waits for one call.
-    async fn lookup_and_count(
-        &self,
-        number: &E164,
-        contact_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<LookupHit, PortError> {
-        let entry = self.get(number).await?;
-        let counted = match &entry {
-            Some(e) if e.is_active(now) => self.record_hit(number, contact_id, now).await?,
-            _ => false,
-        };
-        Ok(LookupHit { entry, counted })
-    }
     /// Every entry (expired ones included).
     async fn list(&self) -> Result<Vec<DenyEntry>, PortError>;
     /// Write many entries (import), retrying unprocessed items. Each entry REPLACES the stored one,
     /// counters included (DynamoDB's BatchWriteItem has no partial updates): re-importing an export
     /// keeps the counts it holds; a plain CSV row starts from zero. Duplicate numbers: last one wins.
     async fn put_batch(&self, entries: &[DenyEntry]) -> Result<BatchOutcome, PortError>;
-}
-
-/// What [`DenyStore::lookup_and_count`] found and did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LookupHit {
-    /// The stored entry, expired or not.
-    pub entry: Option<DenyEntry>,
-    /// This call counted the contact's hit (false: not active, gone, or counted before).
-    pub counted: bool,
 }
 
 /// What `DescribeContact` tells the enforcer.

@@ -106,14 +106,12 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus, WriteRequest,
+    ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
-use connect_events_core::deny_list::{
-    mask, BatchOutcome, DenyEntry, DenyStore, EntrySource, LookupHit, E164,
-};
+use connect_events_core::deny_list::{mask, BatchOutcome, DenyEntry, DenyStore, EntrySource, E164};
 use connect_events_core::PortError;
 use lambda_runtime::tracing;
 use tokio::task::JoinSet;
@@ -511,71 +509,6 @@ impl DenyStore for DynamoDenyStore {
                 "UpdateItem: hit on {} still contended after {MAX_HIT_ATTEMPTS} attempts",
                 number.masked()
             ),
-        })
-    }
-
-    /// One conditional `UpdateItem` answers and counts: the counting update of
-    /// [`DenyStore::record_hit`] (in-order variant), also conditioned on the entry being active,
-    /// returning the item either way (`ALL_NEW` when it counted, `ALL_OLD` on a failed condition).
-    /// A missing item is "not listed"; an item that did not count is expired, already counted for
-    /// this contact, or needs another variant (out-of-order hit, full set): only the last makes a
-    /// second call, after the answer is known. Retried invocations cannot double count: every
-    /// variant is conditioned on the contact id not being in the sets.
-    async fn lookup_and_count(
-        &self,
-        number: &E164,
-        contact_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<LookupHit, PortError> {
-        if contact_id.is_empty() {
-            return Ok(LookupHit {
-                entry: self.get(number).await?,
-                counted: false,
-            });
-        }
-        let at = iso(now);
-        let mut update = hit_update(contact_id, &at, self.hit_contacts_limit, HitPlan::IN_ORDER);
-        let expires = update.expr.name(attr::EXPIRES_AT);
-        let now_s = update
-            .expr
-            .value("now", AttributeValue::N(now.timestamp().to_string()));
-        update.condition = update
-            .condition
-            .map(|c| format!("{c} AND (attribute_not_exists({expires}) OR {expires} > {now_s})"));
-        let sent = self
-            .update_item(number, update)
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let (item, counted) = match sent {
-            Ok(out) => (out.attributes, true),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
-                    (e.item.clone(), false)
-                }
-                _ => return Err(port_error(SERVICE, "UpdateItem", err)),
-            },
-        };
-        let Some(item) = item.filter(|i| !i.is_empty()) else {
-            return Ok(LookupHit {
-                entry: None,
-                counted: false,
-            });
-        };
-        let decoded = item_to_entry(&item).map_err(|e| PortError::Rejected {
-            service: SERVICE,
-            message: format!("UpdateItem: table {}: {e}", self.table),
-        })?;
-        warn_malformed(&decoded);
-        let entry = decoded.entry;
-        let counted = counted
-            || (entry.is_active(now)
-                && plan_hit(&item, contact_id, &at, self.hit_contacts_limit).is_some()
-                && self.record_hit(number, contact_id, now).await?);
-        Ok(LookupHit {
-            entry: Some(entry),
-            counted,
         })
     }
 

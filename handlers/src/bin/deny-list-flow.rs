@@ -1,20 +1,26 @@
 //! Lambda: the contact-flow deny-list check (`action=check`, default) and agent flag
 //! (`action=flag`). Answers a flat string map (STRING_MAP) and never fails the block: a payload it
 //! cannot read gets `{"Success": "false", "result": "bad_request"}`.
+//!
+//! The answer waits for one DynamoDB read; a listed caller's hit is counted after the response is
+//! posted, before the runtime asks for the next event (`after_response`), with retryable failures
+//! kept for the next invocation (`deny_list::hits`).
 
 use aws_lambda_events::connect::ConnectResponse;
 use chrono::Utc;
-use connect_events_core::deny_list::DenyListService;
+use connect_events_core::deny_list::{DenyListService, FlowAnswer, HitBacklog};
 use connect_events_core::event::flow::FlowInvocation;
+use connect_events_handlers::after_response::AfterResponseLayer;
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{emit_metrics, init_tracing};
-use lambda_runtime::{service_fn, tracing, LambdaEvent};
+use lambda_runtime::{layers::TracingLayer, service_fn, tracing, LambdaEvent, Runtime};
 use serde_json::Value;
 
 const FUNCTION: &str = "deny-list-flow";
 
 async fn handle(
     service: &DenyListService,
+    hits: &HitBacklog,
     event: LambdaEvent<Value>,
 ) -> Result<ConnectResponse, lambda_runtime::Error> {
     let invocation = match FlowInvocation::from_value(&event.payload) {
@@ -33,7 +39,10 @@ async fn handle(
         action = invocation.parameter("action").as_deref().unwrap_or("check"),
         "deny-list flow request"
     );
-    let answer = service.flow(&invocation, Utc::now()).await;
+    let FlowAnswer { answer, hit } = service.flow_answer(&invocation, Utc::now()).await;
+    if let Some(hit) = hit {
+        hits.push(hit);
+    }
     let hit = answer.get("result").is_some_and(|r| r == "listed");
     emit_metrics(
         FUNCTION,
@@ -50,7 +59,34 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // (`deny_list::intake`), so the metadata is loaded only by the rare typed number that needs it.
     // Contact flows wait at most 8 s: every AWS call is bounded to 2 s.
     let sdk = config::load(config::CallProfile::INTERACTIVE).await;
-    let service = aws::deny_list_service(&sdk, &settings);
-    let service = &service;
-    lambda_runtime::run(service_fn(move |event| handle(service, event))).await
+    // Both live as long as the process: the after-response job outlives each invocation.
+    let service: &'static DenyListService =
+        Box::leak(Box::new(aws::deny_list_service(&sdk, &settings)));
+    let hits: &'static HitBacklog = Box::leak(Box::default());
+    let count_hits = move || async move {
+        if hits.is_empty() {
+            return;
+        }
+        let run = hits.count_all(service).await;
+        tracing::debug!(
+            counted = run.counted,
+            waiting = run.waiting,
+            dropped = run.dropped,
+            "deny-list hits counted after the response"
+        );
+        if run.waiting + run.dropped > 0 {
+            emit_metrics(
+                FUNCTION,
+                &[
+                    ("HitsWaiting", run.waiting as u64),
+                    ("HitsDropped", run.dropped as u64),
+                ],
+            );
+        }
+    };
+    Runtime::new(service_fn(move |event| handle(service, hits, event)))
+        .layer(TracingLayer::new())
+        .layer(AfterResponseLayer::new(count_hits))
+        .run()
+        .await
 }
