@@ -25,7 +25,7 @@ use super::record::{AgentEvent, ContactRecord};
 use crate::queue_depth::QueueDepthDoc;
 
 /// `analytics report --format json`: exactly these keys.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AnalyticsReport {
     pub calls: u64,
     pub calls_per_day: Vec<DayCalls>,
@@ -98,10 +98,15 @@ pub fn evaluate<'a>(
         avg_agent_interaction_s: mean(&interaction),
         agents: online.len() as u64,
         agents_with_contacts: handling_agents.len() as u64,
-        calls_in_queue: queue_docs
-            .iter()
-            .filter(|d| d.channel == "VOICE")
-            .map(|d| d.queue_depth)
-            .sum(),
+        calls_in_queue: calls_in_queue(queue_docs),
     }
+}
+
+/// Metric 7: the sum of VOICE `queueDepth` of the queue-depth documents.
+pub fn calls_in_queue(queue_docs: &[QueueDepthDoc]) -> u64 {
+    queue_docs
+        .iter()
+        .filter(|d| d.channel == "VOICE")
+        .map(|d| d.queue_depth)
+        .sum()
 }

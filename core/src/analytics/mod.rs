@@ -9,12 +9,13 @@
 
 pub mod input;
 pub mod metrics;
+pub mod queries;
 pub mod record;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use metrics::{evaluate, AnalyticsReport, DayCalls};
+pub use metrics::{calls_in_queue, evaluate, AnalyticsReport, DayCalls};
 pub use record::{AgentEvent, ContactRecord, Incoming};
 
 use crate::error::{HandlerError, PortError};
@@ -27,10 +28,9 @@ pub trait AnalyticsStore: Send + Sync {
     async fn put_ctr(&self, ctr: &ContactRecord) -> Result<bool, PortError>;
     /// Store an agent event by `EventId`: `true` = new.
     async fn put_agent_event(&self, event: &AgentEvent) -> Result<bool, PortError>;
-    /// Every stored CTR (newest copies).
-    async fn ctrs(&self) -> Result<Vec<ContactRecord>, PortError>;
-    /// Every stored agent event.
-    async fn agent_events(&self) -> Result<Vec<AgentEvent>, PortError>;
+    /// Metrics 1–6 of the window ([`metrics`]: the embedded evaluator; OpenSearch: the
+    /// [`queries`]); `calls_in_queue` is left 0 ([`Analytics::report`] reads the queue depth).
+    async fn metrics(&self, window: &queries::Window) -> Result<AnalyticsReport, PortError>;
 }
 
 /// What one record did.
@@ -119,8 +119,11 @@ impl Analytics {
         tz: chrono_tz::Tz,
         queue_docs: &[QueueDepthDoc],
     ) -> Result<AnalyticsReport, HandlerError> {
-        let ctrs = self.store.ctrs().await?;
-        let events = self.store.agent_events().await?;
-        Ok(evaluate(&ctrs, &events, queue_docs, from, to, tz))
+        let mut report = self
+            .store
+            .metrics(&queries::Window { from, to, tz })
+            .await?;
+        report.calls_in_queue = metrics::calls_in_queue(queue_docs);
+        Ok(report)
     }
 }

@@ -11,7 +11,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{read_optional, write_atomic};
-use crate::analytics::{AgentEvent, AnalyticsStore, ContactRecord, Incoming};
+use crate::analytics::queries::Window;
+use crate::analytics::{
+    evaluate, AgentEvent, AnalyticsReport, AnalyticsStore, ContactRecord, Incoming,
+};
 use crate::error::PortError;
 
 const SERVICE: &str = "local analytics store";
@@ -134,11 +137,16 @@ impl AnalyticsStore for LocalAnalytics {
         })
     }
 
-    async fn ctrs(&self) -> Result<Vec<ContactRecord>, PortError> {
-        self.with(|s| s.ctrs.values().cloned().collect())
-    }
-
-    async fn agent_events(&self) -> Result<Vec<AgentEvent>, PortError> {
-        self.with(|s| s.events.values().cloned().collect())
+    async fn metrics(&self, window: &Window) -> Result<AnalyticsReport, PortError> {
+        self.with(|s| {
+            evaluate(
+                s.ctrs.values(),
+                s.events.values(),
+                &[],
+                window.from,
+                window.to,
+                window.tz,
+            )
+        })
     }
 }

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod dynamodb;
 pub mod logs;
 pub mod opensearch;
+pub mod opensearch_analytics;
 pub mod s3;
 
 use aws_config::SdkConfig;

@@ -120,7 +120,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const PAGE_SIZE: usize = 1000;
 
 /// The error type of a failed external-version check.
-const VERSION_CONFLICT: &str = "version_conflict_engine_exception";
+pub(crate) const VERSION_CONFLICT: &str = "version_conflict_engine_exception";
 
 /// At most this many failed items are named in a bulk error message.
 const NAMED_FAILURES: usize = 5;
@@ -558,7 +558,7 @@ fn queue_doc(hit: &Value) -> Option<QueueDepthDoc> {
 }
 
 /// The template `source` for exactly the index `index`.
-fn template_for(source: &str, index: &str) -> Result<Value, PortError> {
+pub(crate) fn template_for(source: &str, index: &str) -> Result<Value, PortError> {
     let mut template: Value = serde_json::from_str(source)
         .map_err(|e| rejected(format!("the index template of `{index}` is not JSON: {e}")))?;
     let fields = template.as_object_mut().ok_or_else(|| {
@@ -570,12 +570,12 @@ fn template_for(source: &str, index: &str) -> Result<Value, PortError> {
     Ok(template)
 }
 
-fn is_success(status: u16) -> bool {
+pub(crate) fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
 /// Status and body of a response: JSON, else the text as a JSON string (`Null` when empty).
-async fn read(response: Response, context: &str) -> Result<(u16, Value), PortError> {
+pub(crate) async fn read(response: Response, context: &str) -> Result<(u16, Value), PortError> {
     let status = response.status_code().as_u16();
     let text = response
         .text()
@@ -590,7 +590,7 @@ async fn read(response: Response, context: &str) -> Result<(u16, Value), PortErr
 }
 
 /// `Ok` for a 2xx response, else the classified error.
-async fn expect_success(response: Response, context: &str) -> Result<(), PortError> {
+pub(crate) async fn expect_success(response: Response, context: &str) -> Result<(), PortError> {
     if is_success(response.status_code().as_u16()) {
         return Ok(());
     }
@@ -599,7 +599,7 @@ async fn expect_success(response: Response, context: &str) -> Result<(), PortErr
 }
 
 /// The error of a non-2xx response, classified by its OpenSearch error type and HTTP status.
-fn response_error(context: &str, status: u16, body: &Value) -> PortError {
+pub(crate) fn response_error(context: &str, status: u16, body: &Value) -> PortError {
     let (code, reason) = error_parts(body);
     classify_code(
         SERVICE,
@@ -610,7 +610,7 @@ fn response_error(context: &str, status: u16, body: &Value) -> PortError {
 }
 
 /// The OpenSearch error type of a response body (empty when there is none).
-fn error_type(body: &Value) -> String {
+pub(crate) fn error_type(body: &Value) -> String {
     error_parts(body).0
 }
 
@@ -641,7 +641,7 @@ fn truncate(mut s: String, max_chars: usize) -> String {
 }
 
 /// A transport failure: retryable unless the request itself could not be serialized.
-fn transport_error(context: &str, err: &::opensearch::Error) -> PortError {
+pub(crate) fn transport_error(context: &str, err: &::opensearch::Error) -> PortError {
     let message = format!("{context}: {}", DisplayErrorContext(err));
     if err.is_json() {
         rejected(message)
@@ -650,7 +650,7 @@ fn transport_error(context: &str, err: &::opensearch::Error) -> PortError {
     }
 }
 
-fn rejected(message: String) -> PortError {
+pub(crate) fn rejected(message: String) -> PortError {
     PortError::Rejected {
         service: SERVICE,
         message,

@@ -1,0 +1,260 @@
+//! The analytics store on OpenSearch (osmem-server, over HTTP): contact records converge to one
+//! document per contact with the newest content whatever the order and repetition of deliveries,
+//! and every metric's OpenSearch query gives the embedded evaluator's number on the same records.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use connect_events_core::analytics::input::read_records;
+use connect_events_core::analytics::queries::{self, Indices, Metric, Target, Window};
+use connect_events_core::analytics::{calls_in_queue, Analytics, AnalyticsReport, Incoming};
+use connect_events_core::local::LocalAnalytics;
+use connect_events_core::queue_depth::{QueueDepthDoc, QueueDepthIndex, Trigger};
+use connect_events_handlers::aws::opensearch::OpenSearchIndex;
+use connect_events_handlers::aws::opensearch_analytics::OpenSearchAnalytics;
+use connect_events_tests::fixture;
+use connect_events_tests::harness::{osmem, unique};
+use serde_json::{json, Value};
+
+fn fixtures() -> Vec<PathBuf> {
+    vec![
+        fixture("analytics/contact-records.ndjson"),
+        fixture("analytics/agent-events.ndjson"),
+        fixture("analytics/kinesis-agent-event.json"),
+    ]
+}
+
+async fn opensearch_store(name: &str) -> (OpenSearchAnalytics, Indices) {
+    let base = unique(name);
+    let indices = Indices {
+        ctr_prefix: format!("{base}-ctr-"),
+        agent_event_prefix: format!("{base}-agent-events-"),
+        queue_depth: format!("{base}-queue-depth"),
+    };
+    let store = OpenSearchAnalytics::new(
+        osmem().await.client(),
+        indices.clone(),
+        format!("{base}-agent-state"),
+    );
+    (store, indices)
+}
+
+fn window(from: &str, to: &str, tz: chrono_tz::Tz) -> Window {
+    Window {
+        from: from.parse::<DateTime<Utc>>().unwrap(),
+        to: to.parse::<DateTime<Utc>>().unwrap(),
+        tz,
+    }
+}
+
+/// Raw `_search` of every document of an index pattern.
+async fn documents(pattern: &str) -> Vec<Value> {
+    let response = osmem()
+        .await
+        .client()
+        .search(::opensearch::SearchParts::Index(&[pattern]))
+        .body(json!({ "size": 1000, "query": { "match_all": {} } }))
+        .send()
+        .await
+        .expect("search");
+    let body: Value = response.json().await.expect("json");
+    body["hits"]["hits"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_metric_query_agrees_with_the_embedded_evaluator() {
+    let (store, _) = opensearch_store("an-contract").await;
+    let remote = Analytics::new(Box::new(store));
+    let state = std::env::temp_dir().join(unique("an-contract-local"));
+    let local = Analytics::new(Box::new(LocalAnalytics::new(state)));
+    let a = remote.ingest_all(read_records(&fixtures())).await;
+    let b = local.ingest_all(read_records(&fixtures())).await;
+    assert_eq!(a, b, "both stores take the same records the same way");
+    assert!(a.ctrs_stored > 5 && a.agent_events_stored > 3, "{a:?}");
+
+    let windows = [
+        window(
+            "2025-06-10T00:00:00Z",
+            "2025-06-12T00:00:00Z",
+            chrono_tz::UTC,
+        ),
+        window(
+            "2025-06-10T00:00:00Z",
+            "2025-06-12T00:00:00Z",
+            chrono_tz::Asia::Tokyo,
+        ),
+        window(
+            "2025-06-10T00:00:00Z",
+            "2025-06-12T00:00:00Z",
+            chrono_tz::America::Los_Angeles,
+        ),
+        window(
+            "2025-06-10T12:00:00Z",
+            "2025-06-11T00:00:00Z",
+            chrono_tz::Europe::Berlin,
+        ),
+        window(
+            "2030-01-01T00:00:00Z",
+            "2030-01-02T00:00:00Z",
+            chrono_tz::UTC,
+        ),
+    ];
+    for w in windows {
+        let want = local
+            .report(w.from, w.to, w.tz, &[])
+            .await
+            .expect("local report");
+        let got = remote
+            .report(w.from, w.to, w.tz, &[])
+            .await
+            .expect("opensearch report");
+        // Means are summed in another order by the server: equal to 1e-9.
+        let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            (a, b) => a == b,
+        };
+        assert!(
+            close(got.avg_after_contact_work_s, want.avg_after_contact_work_s)
+                && close(got.avg_agent_interaction_s, want.avg_agent_interaction_s),
+            "window {w:?}: {got:?} vs {want:?}"
+        );
+        let exact = |r: &AnalyticsReport| AnalyticsReport {
+            avg_after_contact_work_s: None,
+            avg_agent_interaction_s: None,
+            ..r.clone()
+        };
+        assert_eq!(exact(&got), exact(&want), "window {w:?}");
+    }
+    let busy = local
+        .report(windows[0].from, windows[0].to, windows[0].tz, &[])
+        .await
+        .unwrap();
+    assert!(
+        busy.calls > 0 && busy.agents > 0 && busy.avg_after_contact_work_s.is_some(),
+        "{busy:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_calls_in_queue_query_sums_voice_queue_depth() {
+    let (_, indices) = opensearch_store("an-queue").await;
+    let index = OpenSearchIndex::new(osmem().await.client(), &indices.queue_depth);
+    let doc = |queue: &str, channel: &str, depth: u64| QueueDepthDoc {
+        instance_id: "8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64".into(),
+        queue_id: queue.into(),
+        queue_arn: None,
+        queue_name: Some(format!("Queue {queue}")),
+        channel: channel.into(),
+        contacts_in_queue: depth,
+        contacts_scheduled: 0,
+        queue_depth: depth,
+        oldest_contact_age_seconds: None,
+        agents_online: None,
+        agents_available: None,
+        snapshot_time: "2025-06-10T12:00:00.000Z".into(),
+        refreshed_at: "2025-06-10T12:00:00.150Z".into(),
+        trigger: Trigger::new("QUEUED", None),
+    };
+    let docs = vec![
+        doc("q1", "VOICE", 4),
+        doc("q2", "VOICE", 3),
+        doc("q1", "CHAT", 9),
+    ];
+    index.write(&docs).await.expect("write queue depth");
+    let body = queries::search_body(
+        Metric::CallsInQueue,
+        &window(
+            "2025-01-01T00:00:00Z",
+            "2025-01-02T00:00:00Z",
+            chrono_tz::UTC,
+        ),
+    );
+    let response = osmem()
+        .await
+        .client()
+        .search(::opensearch::SearchParts::Index(&[
+            &indices.pattern(Target::QueueDepth)
+        ]))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    let value = queries::read_answer(Metric::CallsInQueue, &answer).unwrap();
+    let mut report = AnalyticsReport::default();
+    queries::apply(&mut report, Metric::CallsInQueue, value);
+    assert_eq!(report.calls_in_queue, calls_in_queue(&docs));
+    assert!(
+        report.calls_in_queue > 0,
+        "the sample has voice contacts waiting"
+    );
+}
+
+/// Re-delivered and out-of-order copies converge to one document per contact, the newest; the
+/// caller's number is stored masked; replaying everything changes nothing.
+#[tokio::test]
+async fn redelivered_and_out_of_order_records_converge_to_the_newest_copy() {
+    let records: Vec<Value> = read_records(&[fixture("analytics/contact-records.ndjson")])
+        .into_iter()
+        .map(|r| r.record.expect("fixture record"))
+        .collect();
+    let newest = |records: &[Value]| {
+        let mut by_id: std::collections::BTreeMap<String, Value> = Default::default();
+        for r in records {
+            let Ok(Incoming::Ctr(c)) = Incoming::from_value(r.clone()) else {
+                continue;
+            };
+            let keep = by_id.get(&c.contact_id).is_none_or(|old| {
+                let Ok(Incoming::Ctr(o)) = Incoming::from_value(old.clone()) else {
+                    return true;
+                };
+                c.version() > o.version()
+            });
+            if keep {
+                by_id.insert(c.contact_id.clone(), r.clone());
+            }
+        }
+        by_id
+    };
+    let expected = newest(&records);
+    let mut orders = vec![records.clone()];
+    let mut reversed = records.clone();
+    reversed.reverse();
+    orders.push(reversed);
+    let mut doubled = records.clone();
+    doubled.extend(records.iter().rev().cloned());
+    orders.push(doubled);
+    for (n, order) in orders.into_iter().enumerate() {
+        let (store, indices) = opensearch_store(&format!("an-order-{n}")).await;
+        let analytics = Analytics::new(Box::new(store));
+        for record in &order {
+            let incoming = Incoming::from_value(record.clone()).expect("record");
+            analytics.ingest(&incoming).await.expect("ingest");
+        }
+        let docs = documents(&indices.pattern(Target::ContactRecords)).await;
+        assert_eq!(
+            docs.len(),
+            expected.len(),
+            "order {n}: one document per contact"
+        );
+        for doc in docs {
+            let id = doc["_id"].as_str().unwrap();
+            let mut want = expected[id].clone();
+            if let Some(a) = want.pointer_mut("/CustomerEndpoint/Address") {
+                *a = json!(connect_events_core::deny_list::mask(
+                    a.as_str().unwrap_or("")
+                ));
+            }
+            assert_eq!(
+                doc["_source"], want,
+                "order {n}: {id} holds its newest copy"
+            );
+        }
+        let text = documents(&indices.pattern(Target::ContactRecords)).await;
+        connect_events_tests::privacy::assert_no_number(
+            "contact-record index",
+            &serde_json::to_string(&text).unwrap(),
+            &["+14255550100"],
+        );
+    }
+}
