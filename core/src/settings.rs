@@ -28,10 +28,15 @@
 //! | `FLOW_LOGS_SETTLE_POLLS` | `3` (Lambda) | reads until the entry count is stable |
 //! | `FLOW_LOGS_SETTLE_INTERVAL_MS` | `5000` | time between those reads |
 //! | `FLOW_LOGS_NO_LOGS_GRACE_S` | `300` (Lambda) | retry (instead of skipping) a contact without logs younger than this |
+//! | `ANALYTICS_CTR_INDEX_PREFIX` | `ctr-` | daily contact-record indices `<prefix>YYYY.MM.DD` |
+//! | `ANALYTICS_AGENT_EVENT_INDEX_PREFIX` | `agent-events-` | daily agent-event indices |
+//! | `ANALYTICS_AGENT_STATE_INDEX` | `agent-state` | one document per agent: its latest event |
+//! | `ANALYTICS_DLQ_URL` | – | SQS queue URL for streamed records that cannot be read (required by `analytics-indexer`) |
 //! | `FLOW_LOGS_STRATEGY` | `filter` | `filter` (FilterLogEvents with the contact id as a term: cost per contact independent of traffic) or `insights` (Logs Insights, like the runbook: bills every byte of the window) |
 
 use chrono::Duration;
 
+use crate::analytics::queries::Indices;
 use crate::deny_list::{AnonymousPolicy, DenyListConfig, FailurePolicy};
 use crate::error::HandlerError;
 use crate::event::Channel;
@@ -52,6 +57,11 @@ pub struct Settings {
     pub flow_logs: FlowLogConfig,
     pub archive_kms_key: Option<String>,
     pub flow_logs_strategy: String,
+    /// Analytics indices; `queue_depth` is [`Settings::queue_depth_index`].
+    pub analytics: Indices,
+    pub analytics_agent_state_index: String,
+    /// SQS queue for analytics records that cannot be read (`ANALYTICS_DLQ_URL`).
+    pub analytics_dlq_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -68,6 +78,12 @@ impl Default for Settings {
             flow_logs: FlowLogConfig::default(),
             archive_kms_key: None,
             flow_logs_strategy: "filter".into(),
+            analytics: Indices {
+                queue_depth: "connect-queue-depth".into(),
+                ..Indices::default()
+            },
+            analytics_agent_state_index: "agent-state".into(),
+            analytics_dlq_url: None,
         }
     }
 }
@@ -125,6 +141,36 @@ impl Settings {
         if let Some(v) = get("QUEUE_DEPTH_CHANNELS") {
             s.queue_depth.channels = channels("QUEUE_DEPTH_CHANNELS", &v)?;
         }
+        s.analytics.queue_depth = s.queue_depth_index.clone();
+        for (name, field) in [
+            ("ANALYTICS_CTR_INDEX_PREFIX", &mut s.analytics.ctr_prefix),
+            (
+                "ANALYTICS_AGENT_EVENT_INDEX_PREFIX",
+                &mut s.analytics.agent_event_prefix,
+            ),
+            (
+                "ANALYTICS_AGENT_STATE_INDEX",
+                &mut s.analytics_agent_state_index,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                let ok = !v.is_empty()
+                    && v.len() <= 200
+                    && v.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)
+                    })
+                    && !v.starts_with(['-', '_', '.']);
+                if !ok {
+                    return Err(invalid(
+                        name,
+                        &v,
+                        "a lowercase OpenSearch index name (a-z, 0-9, '-', '_', '.')",
+                    ));
+                }
+                *field = v;
+            }
+        }
+        s.analytics_dlq_url = get("ANALYTICS_DLQ_URL");
         if let Some(v) = get("DENYLIST_TABLE") {
             s.deny_list_table = v;
         }

@@ -202,16 +202,20 @@ pub async fn settings_or_init_error(
 ) -> Result<connect_events_core::settings::Settings, lambda_runtime::Error> {
     match connect_events_core::settings::Settings::from_env() {
         Ok(settings) => Ok(settings),
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
-                if let Err(post) = post_init_error(&api, e.error_type(), &e.to_string()).await {
-                    tracing::error!(error = %post, "could not post /runtime/init/error");
-                }
-            }
-            Err(Box::new(e))
+        Err(e) => Err(init_error(e).await),
+    }
+}
+
+/// Reports a configuration error found at init to the Runtime API's `/runtime/init/error` and
+/// returns it for `main` to exit with.
+pub async fn init_error(e: connect_events_core::HandlerError) -> lambda_runtime::Error {
+    tracing::error!(error = %e, "invalid configuration");
+    if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+        if let Err(post) = post_init_error(&api, e.error_type(), &e.to_string()).await {
+            tracing::error!(error = %post, "could not post /runtime/init/error");
         }
     }
+    Box::new(e)
 }
 
 /// `POST /2018-06-01/runtime/init/error` over a plain HTTP/1.1 connection (the Runtime API is

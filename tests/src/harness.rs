@@ -234,6 +234,14 @@ impl Moto {
         aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
+    /// An SQS client for this server.
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        let conf = aws_sdk_sqs::config::Builder::from(&self.sdk_config().await)
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
+
     /// A CloudWatch Logs client for this server.
     pub async fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk_config().await)

@@ -11,6 +11,7 @@ pub mod input;
 pub mod metrics;
 pub mod queries;
 pub mod record;
+pub mod stream;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -59,6 +60,19 @@ pub struct IngestSummary {
     pub failed: Vec<(String, String)>,
 }
 
+impl IngestSummary {
+    /// Count one record's outcome.
+    pub fn count(&mut self, outcome: IngestOutcome) {
+        match outcome {
+            IngestOutcome::CtrStored => self.ctrs_stored += 1,
+            IngestOutcome::CtrStale => self.ctrs_stale += 1,
+            IngestOutcome::AgentEventStored => self.agent_events_stored += 1,
+            IngestOutcome::AgentEventDuplicate => self.agent_events_duplicate += 1,
+            IngestOutcome::Heartbeat => self.heartbeats += 1,
+        }
+    }
+}
+
 /// The analytics capability.
 pub struct Analytics {
     store: Box<dyn AnalyticsStore>,
@@ -100,11 +114,7 @@ impl Analytics {
                 Err(reason) => Err(reason),
             };
             match outcome {
-                Ok(IngestOutcome::CtrStored) => summary.ctrs_stored += 1,
-                Ok(IngestOutcome::CtrStale) => summary.ctrs_stale += 1,
-                Ok(IngestOutcome::AgentEventStored) => summary.agent_events_stored += 1,
-                Ok(IngestOutcome::AgentEventDuplicate) => summary.agent_events_duplicate += 1,
-                Ok(IngestOutcome::Heartbeat) => summary.heartbeats += 1,
+                Ok(outcome) => summary.count(outcome),
                 Err(reason) => summary.failed.push((item.location, reason)),
             }
         }

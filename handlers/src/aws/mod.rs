@@ -7,6 +7,7 @@ pub mod logs;
 pub mod opensearch;
 pub mod opensearch_analytics;
 pub mod s3;
+pub mod sqs;
 
 use aws_config::SdkConfig;
 use aws_sdk_connect::config::http::HttpResponse;
@@ -143,6 +144,27 @@ pub fn queue_depth_service(
         index,
         settings.queue_depth.clone(),
     ))
+}
+
+/// The analytics capability on OpenSearch (`OPENSEARCH_ENDPOINT` required).
+pub fn analytics(
+    config: &SdkConfig,
+    settings: &Settings,
+) -> Result<connect_events_core::analytics::Analytics, HandlerError> {
+    let url = settings.opensearch_endpoint.as_deref().ok_or_else(|| {
+        HandlerError::Config(
+            "OPENSEARCH_ENDPOINT is not set: analytics needs the OpenSearch domain".into(),
+        )
+    })?;
+    let client =
+        opensearch::OpenSearchIndex::client_for(url, Some(config), &settings.opensearch_service)?;
+    Ok(connect_events_core::analytics::Analytics::new(Box::new(
+        opensearch_analytics::OpenSearchAnalytics::new(
+            client,
+            settings.analytics.clone(),
+            settings.analytics_agent_state_index.clone(),
+        ),
+    )))
 }
 
 /// The deny-list capability on DynamoDB and Connect.
