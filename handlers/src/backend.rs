@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use connect_events_core::analytics::Analytics;
 use connect_events_core::dispatch::Capabilities;
 use connect_events_core::local::LocalBackend;
 use connect_events_core::replay::Observer;
@@ -21,6 +22,8 @@ pub enum BackendKind {
 pub struct Backend {
     pub caps: Capabilities,
     pub local: Option<LocalBackend>,
+    /// The AWS configuration of the AWS backend.
+    sdk: Option<aws_config::SdkConfig>,
 }
 
 impl Backend {
@@ -47,13 +50,18 @@ impl Backend {
                 Ok(Backend {
                     caps,
                     local: Some(local),
+                    sdk: None,
                 })
             }
             BackendKind::Aws => {
                 let config =
                     crate::aws::config::load(crate::aws::config::CallProfile::BACKGROUND).await;
                 let caps = crate::aws::capabilities(&config, settings)?;
-                Ok(Backend { caps, local: None })
+                Ok(Backend {
+                    caps,
+                    local: None,
+                    sdk: Some(config),
+                })
             }
         }
     }
@@ -61,6 +69,15 @@ impl Backend {
     /// The observer that feeds the local contact-center model during a replay.
     pub fn observer(&self) -> Option<&dyn Observer> {
         self.local.as_ref().map(|l| l as &dyn Observer)
+    }
+
+    /// The analytics capability: the embedded store, or the OpenSearch indices.
+    pub fn analytics(&self, settings: &Settings) -> Result<Analytics, HandlerError> {
+        match (&self.local, &self.sdk) {
+            (Some(local), _) => Ok(Analytics::new(Box::new(local.analytics.clone()))),
+            (None, Some(sdk)) => crate::aws::analytics(sdk, settings),
+            (None, None) => Err(HandlerError::Config("no backend".into())),
+        }
     }
 
     /// Persist local state (no-op on AWS).

@@ -258,3 +258,100 @@ async fn redelivered_and_out_of_order_records_converge_to_the_newest_copy() {
         );
     }
 }
+
+/// `analytics ingest` and `analytics report --format json` on `--backend aws` (OpenSearch on
+/// osmem-server) give the embedded backend's numbers for the same files; ingesting again changes
+/// nothing.
+#[tokio::test]
+async fn the_cli_reports_the_same_metrics_on_both_backends() {
+    let base = unique("an-cli");
+    let state = std::env::temp_dir().join(unique("an-cli-local"));
+    let aws_env: Vec<(String, String)> = [
+        ("OPENSEARCH_ENDPOINT", osmem().await.url()),
+        ("ANALYTICS_CTR_INDEX_PREFIX", &format!("{base}-ctr-")),
+        (
+            "ANALYTICS_AGENT_EVENT_INDEX_PREFIX",
+            &format!("{base}-agent-events-"),
+        ),
+        (
+            "ANALYTICS_AGENT_STATE_INDEX",
+            &format!("{base}-agent-state"),
+        ),
+        ("QUEUE_DEPTH_INDEX", &format!("{base}-queue-depth")),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let cli = |args: &[&str], aws: bool| {
+        let mut cmd =
+            std::process::Command::new(connect_events_tests::target_bin("connect-events"));
+        cmd.args(args);
+        if aws {
+            cmd.args(["--backend", "aws"])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .envs(aws_env.iter().cloned());
+        } else {
+            cmd.arg("--state-dir").arg(&state);
+        }
+        let out = cmd.output().expect("run connect-events");
+        assert!(
+            out.status.success(),
+            "aws={aws} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let files: Vec<String> = fixtures().iter().map(|p| p.display().to_string()).collect();
+    let mut ingest = vec!["analytics", "ingest"];
+    ingest.extend(files.iter().map(String::as_str));
+    for aws in [false, true] {
+        cli(&ingest, aws);
+        let again = cli(&ingest, aws);
+        let text = String::from_utf8_lossy(&again.stdout);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("contact records stored") && l.ends_with(" 0")),
+            "aws={aws}: a second ingest stores nothing new:\n{text}"
+        );
+    }
+    for tz in ["UTC", "Asia/Tokyo"] {
+        let report = |aws| -> Value {
+            let out = cli(
+                &[
+                    "analytics",
+                    "report",
+                    "--from",
+                    "2025-06-10T00:00:00Z",
+                    "--to",
+                    "2025-06-12T00:00:00Z",
+                    "--time-zone",
+                    tz,
+                    "--format",
+                    "json",
+                ],
+                aws,
+            );
+            serde_json::from_slice(&out.stdout).expect("report JSON")
+        };
+        let (local, remote) = (report(false), report(true));
+        for key in [
+            "calls",
+            "calls_per_day",
+            "agents",
+            "agents_with_contacts",
+            "calls_in_queue",
+        ] {
+            assert_eq!(remote[key], local[key], "{tz} {key}");
+        }
+        for key in ["avg_after_contact_work_s", "avg_agent_interaction_s"] {
+            let (a, b) = (remote[key].as_f64().unwrap(), local[key].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-9, "{tz} {key}: {a} vs {b}");
+        }
+    }
+}

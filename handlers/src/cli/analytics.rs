@@ -1,5 +1,6 @@
 //! `connect-events analytics ingest|report`: contact records and agent events, and the dashboard's
-//! seven metrics, on the embedded backend.
+//! seven metrics, on the embedded backend or on OpenSearch (`--backend aws`: the indices the
+//! `analytics-indexer` Lambda writes, the metrics as OpenSearch queries).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,11 +8,10 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 use connect_events_core::analytics::input::read_records;
-use connect_events_core::analytics::Analytics;
 use serde_json::json;
 
 use super::{settings, BackendArgs, CliResult, Failure};
-use crate::backend::{Backend, BackendKind};
+use crate::backend::Backend;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -50,23 +50,11 @@ pub enum AnalyticsCommand {
 
 pub async fn run(cmd: AnalyticsCommand) -> CliResult {
     let settings = settings()?;
-    let local_only = |b: &BackendArgs| {
-        if b.backend == BackendKind::Aws {
-            Err(Failure::usage(
-                "analytics on AWS (the analytics-indexer Lambda and the OpenSearch queries) is not \
-                 available yet: use the embedded backend",
-            ))
-        } else {
-            Ok(())
-        }
-    };
     match cmd {
         AnalyticsCommand::Ingest { paths, backend } => {
-            local_only(&backend)?;
             let b =
                 Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
-            let local = b.local.as_ref().expect("local backend");
-            let analytics = Analytics::new(Box::new(local.analytics.clone()));
+            let analytics = b.analytics(&settings)?;
             let summary = analytics.ingest_all(read_records(&paths)).await;
             for (location, reason) in &summary.failed {
                 eprintln!("{location}: {reason}");
@@ -98,7 +86,6 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
             format,
             backend,
         } => {
-            local_only(&backend)?;
             let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| {
                 Failure::usage(format!(
                     "--time-zone {time_zone:?}: expected an IANA time zone such as Europe/Berlin"
@@ -109,8 +96,7 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
             }
             let b =
                 Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
-            let local = b.local.as_ref().expect("local backend");
-            let analytics = Analytics::new(Box::new(local.analytics.clone()));
+            let analytics = b.analytics(&settings)?;
             let docs = b.caps.queue_depth.index().documents().await?;
             let report = analytics.report(from, to, tz, &docs).await?;
             match format {
