@@ -355,3 +355,192 @@ async fn the_cli_reports_the_same_metrics_on_both_backends() {
         }
     }
 }
+
+/// Every dashboard visualization's request, with a window in place of the time picker, runs on
+/// OpenSearch and shows the evaluator's number (read where its Vega spec reads it).
+#[tokio::test]
+async fn every_dashboard_visualization_shows_the_evaluators_number() {
+    use connect_events_core::analytics::dashboards::{request_for_window, saved_objects};
+
+    let (store, mut indices) = opensearch_store("an-dash").await;
+    let remote = Analytics::new(Box::new(store));
+    remote.ingest_all(read_records(&fixtures())).await;
+    let state = std::env::temp_dir().join(unique("an-dash-local"));
+    let local = Analytics::new(Box::new(LocalAnalytics::new(state)));
+    local.ingest_all(read_records(&fixtures())).await;
+    let w = window(
+        "2025-06-10T00:00:00Z",
+        "2025-06-12T00:00:00Z",
+        chrono_tz::Asia::Tokyo,
+    );
+    let want = local.report(w.from, w.to, w.tz, &[]).await.unwrap();
+    let want = serde_json::to_value(&want).unwrap();
+    // A queue-depth index that does not exist: the sum is 0, as the evaluator's.
+    indices.queue_depth = unique("an-dash-none");
+
+    let objects = saved_objects(&indices, w.tz);
+    let mut seen = 0;
+    for object in objects.iter().filter(|o| o["type"] == "visualization") {
+        let vis: Value =
+            serde_json::from_str(object["attributes"]["visState"].as_str().unwrap()).unwrap();
+        assert_eq!(vis["type"], "vega");
+        let spec: Value = serde_json::from_str(vis["params"]["spec"].as_str().unwrap()).unwrap();
+        let index = spec["data"]["url"]["index"].as_str().unwrap();
+        let body = request_for_window(&spec["data"]["url"]["body"], &w);
+        assert!(!body.to_string().contains('%'), "placeholders left: {body}");
+        let response = osmem()
+            .await
+            .client()
+            .search(::opensearch::SearchParts::Index(&[index]))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let answer: Value = response.json().await.unwrap();
+        let property = spec["data"]["format"]["property"].as_str().unwrap();
+        let data = property.split('.').fold(&answer, |v, k| &v[k]);
+        let key = object["id"]
+            .as_str()
+            .unwrap()
+            .rsplit('.')
+            .next()
+            .unwrap()
+            .replace('-', "_");
+        let shown = if property.ends_with("buckets") {
+            json!(data
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| json!({ "date": b["key_as_string"], "calls": b["doc_count"] }))
+                .collect::<Vec<_>>())
+        } else {
+            data["value"].clone()
+        };
+        match (shown.as_f64(), want[&key].as_f64()) {
+            (Some(a), Some(b)) if key.starts_with("avg") => {
+                assert!((a - b).abs() < 1e-9, "{key}: {a} vs {b}")
+            }
+            _ if key == "calls_in_queue" => {
+                assert_eq!(shown.as_f64().unwrap_or(0.0), 0.0, "{key}: {shown}")
+            }
+            _ => assert_eq!(
+                shown
+                    .as_f64()
+                    .map(|f| json!(f as u64))
+                    .unwrap_or(shown.clone()),
+                want[&key],
+                "{key}"
+            ),
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 7);
+}
+
+/// A one-request HTTP server on loopback that records the request and answers `answer`.
+fn fake_dashboards(answer: &'static str) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/_dashboards", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+        String::from_utf8_lossy(&request).to_string()
+    });
+    (url, handle)
+}
+
+/// `analytics dashboards --out FILE --import URL --tenant global` writes the NDJSON and posts it as
+/// Dashboards' import API wants it; an answer with refused objects fails the command.
+#[tokio::test]
+async fn the_cli_writes_and_imports_the_saved_objects() {
+    let out = std::env::temp_dir().join(format!("{}.ndjson", unique("dashboards")));
+    let run = |url: &str| {
+        std::process::Command::new(connect_events_tests::target_bin("connect-events"))
+            .args([
+                "analytics",
+                "dashboards",
+                "--time-zone",
+                "Europe/Berlin",
+                "--out",
+            ])
+            .arg(&out)
+            .args(["--import", url, "--tenant", "global"])
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run connect-events")
+    };
+    let (url, server) = fake_dashboards(r#"{"success":true,"successCount":11}"#);
+    let result = run(&url);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let request = server.join().unwrap();
+    let file = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        file.lines().count(),
+        11,
+        "3 index patterns, 7 visualizations, 1 dashboard"
+    );
+    let head = request
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        head.starts_with("post /_dashboards/api/saved_objects/_import?overwrite=true "),
+        "{head}"
+    );
+    assert!(head.contains("osd-xsrf: true"), "{head}");
+    assert!(head.contains("securitytenant: global"), "{head}");
+    assert!(
+        head.contains("content-type: multipart/form-data; boundary="),
+        "{head}"
+    );
+    assert!(
+        head.contains("authorization: aws4-hmac-sha256"),
+        "signed: {head}"
+    );
+    assert!(request.contains("filename=\"connect-events-dashboards.ndjson\""));
+    assert!(
+        request.contains(file.trim_end()),
+        "the file is the NDJSON written to --out"
+    );
+
+    let (url, server) = fake_dashboards(r#"{"success":false,"errors":[{"id":"x"}]}"#);
+    let result = run(&url);
+    server.join().unwrap();
+    assert!(!result.status.success(), "refused objects fail the command");
+}

@@ -7,6 +7,7 @@
 //! `EventId`, heartbeats not stored), whatever the order and however often records arrive, and
 //! [`Analytics::report`] evaluates the metrics.
 
+pub mod dashboards;
 pub mod input;
 pub mod metrics;
 pub mod queries;

@@ -134,25 +134,47 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The filter of metrics 1–4 and 6: voice contact records disconnected in the window.
-pub fn voice_contacts_filter(window: &Window) -> Vec<Value> {
+/// The time range of a query: a report's window, or the dashboard's time picker (OpenSearch
+/// Dashboards' Vega placeholder `{"%timefilter%": true}`, replaced by the picked range).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Range {
+    Window(Window),
+    TimePicker,
+}
+
+/// Placeholder OpenSearch Dashboards replaces by the picked time range in a Vega query.
+pub const TIMEFILTER: &str = "%timefilter%";
+
+impl Range {
+    fn on(&self, field: &str) -> Value {
+        let bounds = match self {
+            Range::Window(w) => json!({ "gte": rfc3339(w.from), "lt": rfc3339(w.to) }),
+            Range::TimePicker => json!({ TIMEFILTER: true }),
+        };
+        json!({ "range": { field: bounds } })
+    }
+
+    fn tz(&self) -> Option<Tz> {
+        match self {
+            Range::Window(w) => Some(w.tz),
+            Range::TimePicker => None,
+        }
+    }
+}
+
+/// The filter of metrics 1–4 and 6: voice contact records disconnected in the range.
+pub fn voice_contacts_filter(range: &Range) -> Vec<Value> {
     vec![
         json!({ "term": { "Channel": "VOICE" } }),
-        json!({ "range": { "DisconnectTimestamp": {
-            "gte": rfc3339(window.from), "lt": rfc3339(window.to)
-        } } }),
+        range.on("DisconnectTimestamp"),
     ]
 }
 
-/// The filter of metric 5: events in the window that show the agent online (a LOGIN, or a
+/// The filter of metric 5: events in the range that show the agent online (a LOGIN, or a
 /// snapshot status other than OFFLINE); heartbeats are excluded even if a store kept them.
-pub fn online_agent_events_query(window: &Window) -> Value {
+pub fn online_agent_events_query(range: &Range) -> Value {
     json!({ "bool": {
-        "filter": [
-            { "range": { "EventTimestamp": {
-                "gte": rfc3339(window.from), "lt": rfc3339(window.to)
-            } } }
-        ],
+        "filter": [ range.on("EventTimestamp") ],
         "must_not": [ { "term": { "EventType": "HEART_BEAT" } } ],
         "should": [
             { "term": { "EventType": "LOGIN" } },
@@ -165,9 +187,11 @@ pub fn online_agent_events_query(window: &Window) -> Value {
     } })
 }
 
-/// The query (a `bool` over the metric's documents) and its aggregation, if any.
-pub fn metric_parts(metric: Metric, window: &Window) -> (Value, Option<Value>) {
-    let voice = voice_contacts_filter(window);
+/// The query (a `bool` over the metric's documents) and its aggregation, if any; days of
+/// `calls_per_day` in `tz` (a window's own zone wins).
+pub fn metric_parts(metric: Metric, range: &Range, tz: Tz) -> (Value, Option<Value>) {
+    let tz = range.tz().unwrap_or(tz);
+    let voice = voice_contacts_filter(range);
     let not_outbound = json!([{ "term": { "InitiationMethod": "OUTBOUND" } }]);
     let average = |field: &str| {
         let mut filter = voice.clone();
@@ -184,7 +208,7 @@ pub fn metric_parts(metric: Metric, window: &Window) -> (Value, Option<Value>) {
             Some(json!({ "date_histogram": {
                 "field": "DisconnectTimestamp",
                 "calendar_interval": "1d",
-                "time_zone": window.tz.name(),
+                "time_zone": tz.name(),
                 "min_doc_count": 1,
                 "format": "yyyy-MM-dd"
             } })),
@@ -192,7 +216,7 @@ pub fn metric_parts(metric: Metric, window: &Window) -> (Value, Option<Value>) {
         Metric::AvgAfterContactWork => average("Agent.AfterContactWorkDuration"),
         Metric::AvgAgentInteraction => average("Agent.AgentInteractionDuration"),
         Metric::Agents => (
-            online_agent_events_query(window),
+            online_agent_events_query(range),
             Some(json!({ "cardinality": {
                 "field": "AgentARN", "precision_threshold": PRECISION_THRESHOLD
             } })),
@@ -216,7 +240,12 @@ pub fn metric_parts(metric: Metric, window: &Window) -> (Value, Option<Value>) {
 
 /// The `_search` body of a metric: no hits, the exact total, the aggregation as `value`.
 pub fn search_body(metric: Metric, window: &Window) -> Value {
-    let (query, agg) = metric_parts(metric, window);
+    body_for(metric, &Range::Window(*window), window.tz)
+}
+
+/// [`search_body`] over any [`Range`].
+pub fn body_for(metric: Metric, range: &Range, tz: Tz) -> Value {
+    let (query, agg) = metric_parts(metric, range, tz);
     let mut body = json!({ "size": 0, "track_total_hits": true, "query": query });
     if let Some(agg) = agg {
         body["aggs"] = json!({ "value": agg });

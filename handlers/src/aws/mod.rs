@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod dashboards;
 pub mod dynamodb;
 pub mod logs;
 pub mod opensearch;

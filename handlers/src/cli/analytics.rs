@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
+use connect_events_core::analytics::dashboards;
 use connect_events_core::analytics::input::read_records;
 use serde_json::json;
 
@@ -46,6 +47,32 @@ pub enum AnalyticsCommand {
         #[command(flatten)]
         backend: BackendArgs,
     },
+    /// The OpenSearch Dashboards saved objects (NDJSON) of the seven metrics: index patterns, one
+    /// Vega visualization per metric running the metric's query, one dashboard. Import the file in
+    /// Dashboards (Management > Saved objects > Import, overwrite) or with `--import`.
+    Dashboards {
+        /// Write the NDJSON here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// IANA time zone of the "calls per day" days (default UTC).
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// Import into this Dashboards URL (e.g. `https://…/_dashboards`): POST
+        /// `api/saved_objects/_import?overwrite=true` with `osd-xsrf: true`.
+        #[arg(long)]
+        import: Option<String>,
+        /// Tenant for the import (`securitytenant` header), e.g. `global`.
+        #[arg(long, requires = "import")]
+        tenant: Option<String>,
+    },
+}
+
+fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, Failure> {
+    name.parse().map_err(|_| {
+        Failure::usage(format!(
+            "--time-zone {name:?}: expected an IANA time zone such as Europe/Berlin"
+        ))
+    })
 }
 
 pub async fn run(cmd: AnalyticsCommand) -> CliResult {
@@ -86,11 +113,7 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
             format,
             backend,
         } => {
-            let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| {
-                Failure::usage(format!(
-                    "--time-zone {time_zone:?}: expected an IANA time zone such as Europe/Berlin"
-                ))
-            })?;
+            let tz = parse_time_zone(&time_zone)?;
             if to <= from {
                 return Err(Failure::usage("--to must be after --from"));
             }
@@ -126,6 +149,32 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
                         println!("  {}  {}", d.date, d.calls);
                     }
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AnalyticsCommand::Dashboards {
+            out,
+            time_zone: zone,
+            import,
+            tenant,
+        } => {
+            let tz = parse_time_zone(&zone)?;
+            let ndjson = dashboards::ndjson(&settings.analytics, tz);
+            match &out {
+                Some(path) => std::fs::write(path, &ndjson).map_err(|e| {
+                    Failure::from(connect_events_core::HandlerError::Config(format!(
+                        "{}: {e}",
+                        path.display()
+                    )))
+                })?,
+                None if import.is_none() => print!("{ndjson}"),
+                None => {}
+            }
+            if let Some(url) = import {
+                let answer = crate::aws::dashboards::import(&url, tenant.as_deref(), &ndjson)
+                    .await
+                    .map_err(Failure::from)?;
+                eprintln!("imported into {url}: {answer}");
             }
             Ok(ExitCode::SUCCESS)
         }
