@@ -30,10 +30,26 @@ pub trait AnalyticsStore: Send + Sync {
     async fn put_ctr(&self, ctr: &ContactRecord) -> Result<bool, PortError>;
     /// Store an agent event by `EventId`: `true` = new.
     async fn put_agent_event(&self, event: &AgentEvent) -> Result<bool, PortError>;
+    /// Store many records (no heartbeats), one result per record in order, as
+    /// [`AnalyticsStore::put_ctr`] / [`AnalyticsStore::put_agent_event`] would give. The default
+    /// calls those one by one; OpenSearch sends one `_bulk` request.
+    async fn put_many(&self, records: &[&Incoming]) -> Vec<Result<bool, PortError>> {
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            out.push(match record {
+                Incoming::Ctr(c) => self.put_ctr(c).await,
+                Incoming::AgentEvent(e) => self.put_agent_event(e).await,
+            });
+        }
+        out
+    }
     /// Metrics 1–6 of the window ([`metrics`]: the embedded evaluator; OpenSearch: the
     /// [`queries`]); `calls_in_queue` is left 0 ([`Analytics::report`] reads the queue depth).
     async fn metrics(&self, window: &queries::Window) -> Result<AnalyticsReport, PortError>;
 }
+
+/// Records per store round trip of [`Analytics::ingest_all`].
+pub const INGEST_CHUNK: usize = 500;
 
 /// What one record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,18 +121,59 @@ impl Analytics {
         })
     }
 
+    /// Ingest many records, one result per record in order (one store round trip on OpenSearch).
+    pub async fn ingest_many(
+        &self,
+        records: &[Incoming],
+    ) -> Vec<Result<IngestOutcome, HandlerError>> {
+        let is_heartbeat =
+            |r: &Incoming| matches!(r, Incoming::AgentEvent(e) if e.event_type == "HEART_BEAT");
+        let stored: Vec<&Incoming> = records.iter().filter(|r| !is_heartbeat(r)).collect();
+        let mut results = self.store.put_many(&stored).await.into_iter();
+        records
+            .iter()
+            .map(|record| {
+                if is_heartbeat(record) {
+                    return Ok(IngestOutcome::Heartbeat);
+                }
+                let written = results.next().unwrap_or_else(|| {
+                    Err(PortError::Unavailable {
+                        service: "analytics store",
+                        message: "fewer results than records".into(),
+                    })
+                })?;
+                Ok(match (record, written) {
+                    (Incoming::Ctr(_), true) => IngestOutcome::CtrStored,
+                    (Incoming::Ctr(_), false) => IngestOutcome::CtrStale,
+                    (Incoming::AgentEvent(_), true) => IngestOutcome::AgentEventStored,
+                    (Incoming::AgentEvent(_), false) => IngestOutcome::AgentEventDuplicate,
+                })
+            })
+            .collect()
+    }
+
     /// Ingest every record read by [`input::read_records`]; a bad record is reported with its
     /// location and the rest are ingested.
     pub async fn ingest_all(&self, items: Vec<input::RecordItem>) -> IngestSummary {
         let mut summary = IngestSummary::default();
-        for item in items {
-            let outcome = match item.record.and_then(Incoming::from_value) {
-                Ok(record) => self.ingest(&record).await.map_err(|e| e.to_string()),
-                Err(reason) => Err(reason),
-            };
-            match outcome {
-                Ok(outcome) => summary.count(outcome),
-                Err(reason) => summary.failed.push((item.location, reason)),
+        let mut chunk: Vec<(String, Incoming)> = Vec::new();
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() || !chunk.is_empty() {
+            for item in items.by_ref() {
+                match item.record.and_then(Incoming::from_value) {
+                    Ok(record) => chunk.push((item.location, record)),
+                    Err(reason) => summary.failed.push((item.location, reason)),
+                }
+                if chunk.len() == INGEST_CHUNK {
+                    break;
+                }
+            }
+            let (locations, records): (Vec<String>, Vec<Incoming>) = chunk.drain(..).unzip();
+            for (location, result) in locations.into_iter().zip(self.ingest_many(&records).await) {
+                match result {
+                    Ok(outcome) => summary.count(outcome),
+                    Err(e) => summary.failed.push((location, e.to_string())),
+                }
             }
         }
         summary

@@ -5,9 +5,10 @@
 //!   timestamp to date it, refused by the index) is **dead-lettered** ([`DeadLetters`]: its
 //!   coordinates `shard:sequence` and the reason, never its content) and the batch goes on: a bad
 //!   record never blocks its shard.
-//! * A retryable failure (the index or the dead-letter queue throttled or unreachable) stops the
-//!   batch at that record and reports its sequence number: Lambda re-delivers the shard from there.
-//!   The records before it are stored; those after it are not tried (they come again).
+//! * The readable records are stored in one store round trip (OpenSearch `_bulk`), then settled in
+//!   order: the first retryable failure (the index or the dead-letter queue throttled or
+//!   unreachable) ends the batch and reports its sequence number, and Lambda re-delivers the shard
+//!   from there. Records after it that were stored anyway come again and change nothing.
 //! * Every write is idempotent (external versions, create-by-id), so re-delivered records change
 //!   nothing: the batch can be retried whole or in part, in any order.
 
@@ -66,13 +67,29 @@ impl Analytics {
         records: &[StreamRecord],
         dead_letters: &dyn DeadLetters,
     ) -> StreamBatchOutcome {
+        // Read every record, store the readable ones in one round trip, then settle in order.
+        let parsed: Vec<Result<Incoming, String>> = records
+            .iter()
+            .map(|record| {
+                serde_json::from_slice(&record.data)
+                    .map_err(|e| {
+                        format!("not JSON: {}", crate::redact::serde_reason(&e.to_string()))
+                    })
+                    .and_then(Incoming::from_value)
+            })
+            .collect();
+        let readable: Vec<Incoming> = parsed
+            .iter()
+            .filter_map(|p| p.as_ref().ok().cloned())
+            .collect();
+        let mut stored = self.ingest_many(&readable).await.into_iter();
         let mut out = StreamBatchOutcome::default();
-        for record in records {
-            let result = match serde_json::from_slice(&record.data)
-                .map_err(|e| format!("not JSON: {}", crate::redact::serde_reason(&e.to_string())))
-                .and_then(Incoming::from_value)
-            {
-                Ok(incoming) => self.ingest(&incoming).await.map_err(Failure::Port),
+        for (record, parsed) in records.iter().zip(parsed) {
+            let result = match parsed {
+                Ok(_) => stored.next().map_or_else(
+                    || Err(Failure::Malformed("no store result".into())),
+                    |r| r.map_err(Failure::Port),
+                ),
                 Err(reason) => Err(Failure::Malformed(reason)),
             };
             let reason = match result {

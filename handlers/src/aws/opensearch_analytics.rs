@@ -13,7 +13,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use connect_events_core::analytics::queries::{self, Indices, Metric, Target, Window};
-use connect_events_core::analytics::{AgentEvent, AnalyticsReport, AnalyticsStore, ContactRecord};
+use connect_events_core::analytics::{
+    AgentEvent, AnalyticsReport, AnalyticsStore, ContactRecord, Incoming,
+};
 use connect_events_core::deny_list::mask;
 use connect_events_core::PortError;
 use serde_json::{json, Value};
@@ -21,7 +23,7 @@ use tokio::sync::OnceCell;
 
 use ::opensearch::indices::IndicesPutIndexTemplateParts;
 use ::opensearch::params::{OpType, VersionType};
-use ::opensearch::{IndexParts, OpenSearch, SearchParts};
+use ::opensearch::{BulkOperation, BulkOperations, BulkParts, IndexParts, OpenSearch, SearchParts};
 
 use super::opensearch::{
     error_type, expect_success, read, rejected, response_error, template_for, transport_error,
@@ -146,6 +148,24 @@ pub fn ctr_document(ctr: &ContactRecord) -> Value {
     doc
 }
 
+/// The agent-state document of an event.
+fn agent_state(event: &AgentEvent, at: DateTime<Utc>) -> Value {
+    let status_of = |field: &str| {
+        event
+            .raw
+            .pointer(&format!("/CurrentAgentSnapshot/AgentStatus/{field}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    json!({
+        "AgentARN": event.agent_arn,
+        "EventType": event.event_type,
+        "EventTimestamp": at.to_rfc3339(),
+        "Status": status_of("Name"),
+        "StatusType": status_of("Type"),
+    })
+}
+
 /// The agent id: the last segment of its ARN (`…/agent/<id>`).
 fn agent_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
@@ -202,13 +222,6 @@ impl AnalyticsStore for OpenSearchAnalytics {
             _ => return Err(response_error(&context, status, &body)),
         };
         // The agent's current state: the latest event wins whatever the delivery order.
-        let status_of = |field: &str| {
-            event
-                .raw
-                .pointer(&format!("/CurrentAgentSnapshot/AgentStatus/{field}"))
-                .cloned()
-                .unwrap_or(Value::Null)
-        };
         let id = agent_id(&event.agent_arn);
         let context = format!("PUT {}/_doc/{id}", self.agent_state);
         let response = self
@@ -216,13 +229,7 @@ impl AnalyticsStore for OpenSearchAnalytics {
             .index(IndexParts::IndexId(&self.agent_state, id))
             .version(at.timestamp_millis())
             .version_type(VersionType::External)
-            .body(json!({
-                "AgentARN": event.agent_arn,
-                "EventType": event.event_type,
-                "EventTimestamp": at.to_rfc3339(),
-                "Status": status_of("Name"),
-                "StatusType": status_of("Type"),
-            }))
+            .body(agent_state(event, at))
             .send()
             .await
             .map_err(|e| transport_error(&context, &e))?;
@@ -232,6 +239,122 @@ impl AnalyticsStore for OpenSearchAnalytics {
             409 if error_type(&body) == VERSION_CONFLICT => Ok(stored),
             _ => Err(response_error(&context, status, &body)),
         }
+    }
+
+    async fn put_many(&self, records: &[&Incoming]) -> Vec<Result<bool, PortError>> {
+        if records.is_empty() {
+            return Vec::new();
+        }
+        if let Err(e) = self.ensure_ready().await {
+            return records.iter().map(|_| Err(e.clone())).collect();
+        }
+        // Per record: its operation's position, or why it could not be sent.
+        let mut ops = BulkOperations::new();
+        let mut plan: Vec<Result<usize, PortError>> = Vec::with_capacity(records.len());
+        let mut count = 0;
+        for record in records {
+            let planned = match record {
+                Incoming::Ctr(ctr) => ctr
+                    .attributed_at()
+                    .ok_or_else(|| rejected(format!("contact record {}: no DisconnectTimestamp, InitiationTimestamp or LastUpdateTimestamp to date it", ctr.contact_id)))
+                    .and_then(|at| {
+                        ops.push(
+                            BulkOperation::index(ctr_document(ctr))
+                                .id(ctr.contact_id.as_str())
+                                .index(daily(&self.indices.ctr_prefix, at))
+                                .version(ctr.version())
+                                .version_type(VersionType::External),
+                        )
+                        .map_err(|e| rejected(format!("contact record {}: {e}", ctr.contact_id)))
+                    })
+                    .map(|()| 1),
+                Incoming::AgentEvent(event) => event
+                    .event_timestamp
+                    .ok_or_else(|| rejected(format!("agent event {}: no EventTimestamp", event.event_id)))
+                    .and_then(|at| {
+                        ops.push(
+                            BulkOperation::create(event.event_id.as_str(), &event.raw)
+                                .index(daily(&self.indices.agent_event_prefix, at)),
+                        )
+                        .and_then(|()| {
+                            ops.push(
+                                BulkOperation::index(agent_state(event, at))
+                                    .id(agent_id(&event.agent_arn))
+                                    .index(self.agent_state.as_str())
+                                    .version(at.timestamp_millis())
+                                    .version_type(VersionType::External),
+                            )
+                        })
+                        .map_err(|e| rejected(format!("agent event {}: {e}", event.event_id)))
+                    })
+                    .map(|()| 2),
+            };
+            plan.push(planned.map(|n| {
+                let first = count;
+                count += n;
+                first
+            }));
+        }
+        if count == 0 {
+            return plan.into_iter().map(|p| p.map(|_| false)).collect();
+        }
+        let context = "POST _bulk (analytics)";
+        let sent = async {
+            let response = self
+                .client
+                .bulk(BulkParts::None)
+                .body(vec![ops])
+                .send()
+                .await
+                .map_err(|e| transport_error(context, &e))?;
+            let (status, body) = read(response, context).await?;
+            if !(200..300).contains(&status) {
+                return Err(response_error(context, status, &body));
+            }
+            body.get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .filter(|items| items.len() == count)
+                .ok_or_else(|| PortError::Unavailable {
+                    service: "opensearch",
+                    message: format!("{context}: the answer does not have one item per operation"),
+                })
+        }
+        .await;
+        let items = match sent {
+            Ok(items) => items,
+            Err(e) => return plan.into_iter().map(|p| p.and(Err(e.clone()))).collect(),
+        };
+        // An item's result: written, stale/duplicate (409 version conflict), or an error.
+        let item = |n: usize| -> Result<bool, PortError> {
+            let result = items[n]
+                .as_object()
+                .and_then(|o| o.values().next())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let status = result["status"].as_u64().unwrap_or(0) as u16;
+            match status {
+                200 | 201 => Ok(true),
+                409 if result["error"]["type"] == VERSION_CONFLICT => Ok(false),
+                _ => Err(response_error(
+                    &format!("{context}: {}", result["_id"].as_str().unwrap_or("?")),
+                    status,
+                    &json!({ "error": result["error"] }),
+                )),
+            }
+        };
+        records
+            .iter()
+            .zip(plan)
+            .map(|(record, planned)| {
+                let first = planned?;
+                let written = item(first)?;
+                if matches!(record, Incoming::AgentEvent(_)) {
+                    item(first + 1)?;
+                }
+                Ok(written)
+            })
+            .collect()
     }
 
     async fn metrics(&self, window: &Window) -> Result<AnalyticsReport, PortError> {
