@@ -470,14 +470,14 @@ impl LocalServers {
                 env: endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
                 event: lookup,
                 what:
-                    "voice lookup of an unlisted caller → one conditional UpdateItem → not_listed",
+                    "voice lookup of an unlisted caller → one GetItem → not_listed",
                 expect: Expect::Response("result", &["not_listed"]),
             },
             Scenario {
                 binary: "deny-list-flow",
                 env: endpoints.env(&[("DENYLIST_TABLE", table.as_str())]),
                 event: listed_lookup.clone(),
-                what: "voice lookup of a listed caller → one UpdateItem (answer + hit) → listed",
+                what: "voice lookup of a listed caller → GetItem, answer, then the hit UpdateItem → listed",
                 expect: Expect::Response("result", &["listed"]),
             },
             Scenario {
