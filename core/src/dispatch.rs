@@ -21,14 +21,18 @@ pub enum HandlerKind {
     FlowLogArchiver,
     /// Contact-flow invocation: deny-list check and agent flag (not routed by EventBridge rules).
     DenyListFlow,
+    /// Kinesis: contact records and agent events into the analytics indices (template stream
+    /// sources, not EventBridge rules).
+    AnalyticsIndexer,
 }
 
 impl HandlerKind {
-    pub const ALL: [HandlerKind; 4] = [
+    pub const ALL: [HandlerKind; 5] = [
         HandlerKind::QueueDepth,
         HandlerKind::DenyListEnforcer,
         HandlerKind::FlowLogArchiver,
         HandlerKind::DenyListFlow,
+        HandlerKind::AnalyticsIndexer,
     ];
 
     /// The binary name.
@@ -38,6 +42,7 @@ impl HandlerKind {
             HandlerKind::DenyListEnforcer => "deny-list-enforcer",
             HandlerKind::FlowLogArchiver => "flow-log-archiver",
             HandlerKind::DenyListFlow => "deny-list-flow",
+            HandlerKind::AnalyticsIndexer => "analytics-indexer",
         }
     }
 
@@ -47,7 +52,10 @@ impl HandlerKind {
 
     /// Whether EventBridge rules route to it (the contact-flow function is invoked by Connect).
     pub fn is_event_target(self) -> bool {
-        !matches!(self, HandlerKind::DenyListFlow)
+        !matches!(
+            self,
+            HandlerKind::DenyListFlow | HandlerKind::AnalyticsIndexer
+        )
     }
 }
 
@@ -73,6 +81,8 @@ pub struct Capabilities {
     pub queue_depth: QueueDepthService,
     pub deny_list: DenyListService,
     pub flow_logs: FlowLogArchiver,
+    /// The analytics store (`None` on AWS without `OPENSEARCH_ENDPOINT`).
+    pub analytics: Option<crate::analytics::Analytics>,
 }
 
 impl Capabilities {
@@ -97,6 +107,9 @@ impl Capabilities {
             }
             HandlerKind::DenyListFlow => Err(HandlerError::InvalidInput(
                 "the deny-list contact-flow function is invoked by contact flows, not by EventBridge rules".into(),
+            )),
+            HandlerKind::AnalyticsIndexer => Err(HandlerError::InvalidInput(
+                "the analytics indexer consumes Kinesis streams (contact records, agent events), not EventBridge events".into(),
             )),
         }
     }

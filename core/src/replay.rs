@@ -7,6 +7,8 @@
 //!   live system would have; each instance then gets a trailing queue-depth refresh after the last
 //!   event.
 //! * Destructive actions run only with `allow_side_effects`; otherwise they are reported as dry runs.
+//! * Streamed records (contact records, agent events: Connect's data streaming) go to the
+//!   functions of the template's Kinesis event sources ([`Replayer::run_records`]).
 //! * Nothing is lost: a malformed input or a failing handler becomes an entry of `errors`.
 
 use std::collections::{BTreeMap, HashSet};
@@ -15,13 +17,15 @@ use std::io::IsTerminal;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::analytics::input::RecordItem;
+use crate::analytics::{Incoming, IngestOutcome, INGEST_CHUNK};
 use crate::deny_list::EnforceOutcome;
-use crate::dispatch::{Capabilities, InvocationContext, Outcome};
+use crate::dispatch::{Capabilities, HandlerKind, InvocationContext, Outcome};
 use crate::event::input::InputItem;
 use crate::event::Event;
 use crate::flow_logs::ArchiveOutcome;
 use crate::queue_depth::{QueueDepthOutcome, Trigger};
-use crate::rules::RuleSet;
+use crate::rules::{RuleSet, StreamContent};
 
 /// Options of a replay.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,6 +46,14 @@ pub struct EventCounts {
     pub valid: usize,
     pub malformed: usize,
     pub duplicates: usize,
+}
+
+/// Counts of the streamed records of the input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecordCounts {
+    pub read: usize,
+    pub valid: usize,
+    pub malformed: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -77,11 +89,23 @@ pub struct FlowLogActions {
     pub unchanged: usize,
 }
 
+/// What the analytics indexer did with the streamed records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AnalyticsActions {
+    pub contact_records_stored: usize,
+    /// Copies not newer than the stored one (re-deliveries, older copies).
+    pub contact_records_unchanged: usize,
+    pub agent_events_stored: usize,
+    pub agent_events_unchanged: usize,
+    pub heartbeats: usize,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Actions {
     pub queue_depth: QueueDepthActions,
     pub deny_list: DenyListActions,
     pub flow_logs: FlowLogActions,
+    pub analytics: AnalyticsActions,
 }
 
 /// One failed event.
@@ -102,6 +126,8 @@ pub struct ReportError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub events: EventCounts,
+    /// Streamed records (contact records, agent events) routed through Kinesis event sources.
+    pub records: RecordCounts,
     pub by_event_type: BTreeMap<String, usize>,
     /// Distinct events routed per rule (every pattern rule of the template is listed).
     pub rules: BTreeMap<String, usize>,
@@ -112,7 +138,7 @@ pub struct Report {
 impl Report {
     /// Whether every event was handled (exit code 0).
     pub fn ok(&self) -> bool {
-        self.events.malformed == 0 && self.errors.is_empty()
+        self.events.malformed == 0 && self.records.malformed == 0 && self.errors.is_empty()
     }
 
     /// A readable summary.
@@ -125,6 +151,14 @@ impl Report {
             "events     read {}  valid {}  malformed {}  duplicates {}",
             e.read, e.valid, e.malformed, e.duplicates
         );
+        if self.records.read > 0 {
+            let r = &self.records;
+            let _ = writeln!(
+                s,
+                "records    read {}  valid {}  malformed {}  (contact records, agent events)",
+                r.read, r.valid, r.malformed
+            );
+        }
         let _ = writeln!(s, "\nby event type");
         for (k, v) in &self.by_event_type {
             let _ = writeln!(s, "  {k:<28} {v:>6}");
@@ -142,6 +176,11 @@ impl Report {
             d.checked, d.listed, d.stopped, d.already_ended, d.dry_run_stops, d.no_number, d.skipped);
         let _ = writeln!(s, "flow logs    archived {}  entries {}  with errors {}  skipped (no logs) {}  unchanged {}",
             f.archived, f.entries, f.with_errors, f.skipped_no_logs, f.unchanged);
+        if self.records.read > 0 {
+            let a = &self.actions.analytics;
+            let _ = writeln!(s, "analytics    contact records stored {}  unchanged {}  agent events stored {}  unchanged {}  heartbeats {}",
+                a.contact_records_stored, a.contact_records_unchanged, a.agent_events_stored, a.agent_events_unchanged, a.heartbeats);
+        }
         if self.errors.is_empty() {
             let _ = writeln!(s, "\nerrors       none");
         } else {
@@ -315,6 +354,117 @@ impl<'a> Replayer<'a> {
             eprintln!("\rreplayed {} events", report.events.read);
         }
         report
+    }
+
+    /// Route streamed records (contact records, agent events) as Kinesis would: each to the
+    /// functions whose Kinesis event source reads the stream the instance's storage config writes
+    /// that kind into ([`RuleSet::stream_route`]), in chunks of [`INGEST_CHUNK`] records.
+    pub async fn run_records(&self, items: Vec<RecordItem>, report: &mut Report) {
+        let mut valid: Vec<(String, Incoming)> = Vec::new();
+        for item in items {
+            report.records.read += 1;
+            match item.record.and_then(Incoming::from_value) {
+                Ok(record) => {
+                    report.records.valid += 1;
+                    valid.push((item.location, record));
+                }
+                Err(reason) => {
+                    report.records.malformed += 1;
+                    report.errors.push(ReportError {
+                        source: item.location,
+                        event_id: None,
+                        rule: None,
+                        error_type: "MalformedRecord".into(),
+                        reason,
+                        retryable: false,
+                    });
+                }
+            }
+        }
+        for source in &self.rules.streams {
+            report.rules.entry(source.name.clone()).or_insert(0);
+        }
+        for chunk in valid.chunks(INGEST_CHUNK) {
+            for source in &self.rules.streams {
+                let carried: Vec<&(String, Incoming)> = chunk
+                    .iter()
+                    .filter(|(_, r)| source.carries.contains(&content_of(r)))
+                    .collect();
+                if carried.is_empty() {
+                    continue;
+                }
+                *report.rules.entry(source.name.clone()).or_insert(0) += carried.len();
+                let analytics = match (source.handler, self.caps.analytics.as_ref()) {
+                    (Some(HandlerKind::AnalyticsIndexer), Some(a)) => a,
+                    (handler, analytics) => {
+                        let reason = match (handler, analytics) {
+                            (Some(HandlerKind::AnalyticsIndexer), None) => {
+                                "the analytics store is not configured (OPENSEARCH_ENDPOINT)"
+                                    .to_string()
+                            }
+                            _ => format!(
+                                "{} reads the stream, and is not the analytics indexer",
+                                source.function
+                            ),
+                        };
+                        for (location, _) in carried {
+                            report.errors.push(ReportError {
+                                source: location.clone(),
+                                event_id: None,
+                                rule: Some(source.name.clone()),
+                                error_type: "Configuration".into(),
+                                reason: reason.clone(),
+                                retryable: false,
+                            });
+                        }
+                        continue;
+                    }
+                };
+                let records: Vec<Incoming> = carried.iter().map(|(_, r)| r.clone()).collect();
+                let results = analytics.ingest_many(&records).await;
+                let a = &mut report.actions.analytics;
+                for ((location, _), result) in carried.iter().zip(results) {
+                    match result {
+                        Ok(IngestOutcome::CtrStored) => a.contact_records_stored += 1,
+                        Ok(IngestOutcome::CtrStale) => a.contact_records_unchanged += 1,
+                        Ok(IngestOutcome::AgentEventStored) => a.agent_events_stored += 1,
+                        Ok(IngestOutcome::AgentEventDuplicate) => a.agent_events_unchanged += 1,
+                        Ok(IngestOutcome::Heartbeat) => a.heartbeats += 1,
+                        Err(e) => report.errors.push(ReportError {
+                            source: location.clone(),
+                            event_id: None,
+                            rule: Some(source.name.clone()),
+                            error_type: e.error_type().into(),
+                            reason: e.to_string(),
+                            retryable: e.retryable(),
+                        }),
+                    }
+                }
+            }
+        }
+        // A kind no event source carries is reported, not dropped.
+        for content in [StreamContent::ContactRecords, StreamContent::AgentEvents] {
+            if self.rules.stream_route(content).next().is_some() {
+                continue;
+            }
+            for (location, _) in valid.iter().filter(|(_, r)| content_of(r) == content) {
+                report.errors.push(ReportError {
+                    source: location.clone(),
+                    event_id: None,
+                    rule: None,
+                    error_type: "Configuration".into(),
+                    reason: format!("no Kinesis event source of the template reads a stream of {content:?} (AWS::Connect::InstanceStorageConfig)"),
+                    retryable: false,
+                });
+            }
+        }
+    }
+}
+
+fn content_of(record: &Incoming) -> StreamContent {
+    match record {
+        Incoming::Ctr(_) => StreamContent::ContactRecords,
+        Incoming::AgentEvent(_) => StreamContent::AgentEvents,
     }
 }
 

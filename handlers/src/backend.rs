@@ -22,8 +22,6 @@ pub enum BackendKind {
 pub struct Backend {
     pub caps: Capabilities,
     pub local: Option<LocalBackend>,
-    /// The AWS configuration of the AWS backend.
-    sdk: Option<aws_config::SdkConfig>,
 }
 
 impl Backend {
@@ -50,18 +48,13 @@ impl Backend {
                 Ok(Backend {
                     caps,
                     local: Some(local),
-                    sdk: None,
                 })
             }
             BackendKind::Aws => {
                 let config =
                     crate::aws::config::load(crate::aws::config::CallProfile::BACKGROUND).await;
                 let caps = crate::aws::capabilities(&config, settings)?;
-                Ok(Backend {
-                    caps,
-                    local: None,
-                    sdk: Some(config),
-                })
+                Ok(Backend { caps, local: None })
             }
         }
     }
@@ -72,12 +65,12 @@ impl Backend {
     }
 
     /// The analytics capability: the embedded store, or the OpenSearch indices.
-    pub fn analytics(&self, settings: &Settings) -> Result<Analytics, HandlerError> {
-        match (&self.local, &self.sdk) {
-            (Some(local), _) => Ok(Analytics::new(Box::new(local.analytics.clone()))),
-            (None, Some(sdk)) => crate::aws::analytics(sdk, settings),
-            (None, None) => Err(HandlerError::Config("no backend".into())),
-        }
+    pub fn analytics(&self) -> Result<&Analytics, HandlerError> {
+        self.caps.analytics.as_ref().ok_or_else(|| {
+            HandlerError::Config(
+                "OPENSEARCH_ENDPOINT is not set: analytics needs the OpenSearch domain".into(),
+            )
+        })
     }
 
     /// Persist local state (no-op on AWS).

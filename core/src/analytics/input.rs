@@ -137,3 +137,30 @@ fn records_of(location: &str, v: Value, out: &mut Vec<RecordItem>) {
         }),
     }
 }
+
+/// Whether a file holds streamed records (contact records, agent events, or a saved Lambda Kinesis
+/// event) rather than EventBridge events: judged by its first JSON value (the first non-blank line
+/// of NDJSON, the document or the first element of an array). A file that cannot be read is not.
+pub fn holds_stream_records(path: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let first: Option<Value> = if path.extension().is_some_and(|e| e == "json") {
+        match serde_json::from_reader::<_, Value>(std::io::BufReader::new(file)) {
+            Ok(Value::Array(items)) => items.into_iter().next(),
+            Ok(v) => Some(v),
+            Err(_) => None,
+        }
+    } else {
+        std::io::BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| !l.trim().is_empty())
+            .and_then(|l| serde_json::from_str(l.trim_start_matches('\u{feff}')).ok())
+    };
+    let Some(v) = first else { return false };
+    let is_event = v.get("detail-type").is_some() || v.get("detail").is_some();
+    let is_kinesis = v.pointer("/Records/0/kinesis").is_some();
+    !is_event && (is_kinesis || v.get("ContactId").is_some() || v.get("AgentARN").is_some())
+}

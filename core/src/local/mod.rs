@@ -223,6 +223,9 @@ impl LocalBackend {
                 Box::new(LocalArchive::new(&self.state)),
                 flow_config,
             ),
+            analytics: Some(crate::analytics::Analytics::new(Box::new(
+                self.analytics.clone(),
+            ))),
         }
     }
 

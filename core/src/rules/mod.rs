@@ -5,4 +5,4 @@ pub mod pattern;
 pub mod template;
 
 pub use pattern::{Pattern, PatternError};
-pub use template::{FunctionDef, Rule, RuleSet, TemplateError};
+pub use template::{FunctionDef, Rule, RuleSet, StreamContent, StreamSource, TemplateError};

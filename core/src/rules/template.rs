@@ -58,11 +58,47 @@ pub struct Rule {
     pub enabled: bool,
 }
 
+/// What Amazon Connect streams into a Kinesis stream (`AWS::Connect::InstanceStorageConfig`
+/// `ResourceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StreamContent {
+    /// `CONTACT_TRACE_RECORDS`.
+    ContactRecords,
+    /// `AGENT_EVENTS`.
+    AgentEvents,
+}
+
+impl StreamContent {
+    fn from_resource_type(t: &str) -> Option<StreamContent> {
+        match t {
+            "CONTACT_TRACE_RECORDS" => Some(StreamContent::ContactRecords),
+            "AGENT_EVENTS" => Some(StreamContent::AgentEvents),
+            _ => None,
+        }
+    }
+}
+
+/// A Kinesis event source of a function: the stream, what Connect writes into it, the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSource {
+    /// `<FunctionId>.<EventId>` (how replay reports count it).
+    pub name: String,
+    /// Logical id of the function.
+    pub function: String,
+    pub handler: Option<HandlerKind>,
+    /// Logical id of the stream.
+    pub stream: String,
+    /// What the instance's storage configs stream into it.
+    pub carries: Vec<StreamContent>,
+}
+
 /// Every function and rule of a template.
 #[derive(Debug, Default)]
 pub struct RuleSet {
     pub functions: Vec<FunctionDef>,
     pub rules: Vec<Rule>,
+    /// Kinesis event sources (`Type: Kinesis` events), with what each stream carries.
+    pub streams: Vec<StreamSource>,
 }
 
 impl RuleSet {
@@ -95,6 +131,7 @@ impl RuleSet {
 
         let mut set = RuleSet::default();
         let mut connect_invoked = Vec::new();
+        let mut storage: Vec<(String, StreamContent)> = Vec::new();
         for (id, res) in resources {
             match res.get("Type").and_then(Value::as_str) {
                 Some("AWS::Serverless::Function") => {
@@ -115,12 +152,44 @@ impl RuleSet {
                     });
                     let events = res.pointer("/Properties/Events").and_then(Value::as_object);
                     for (event_id, ev) in events.into_iter().flatten() {
+                        if ev.get("Type").and_then(Value::as_str) == Some("Kinesis") {
+                            let stream = ev
+                                .pointer("/Properties/Stream")
+                                .and_then(function_ref)
+                                .ok_or_else(|| {
+                                    err(
+                                        format!("Resources.{id}.Properties.Events.{event_id}"),
+                                        "Kinesis event without a Stream reference (!GetAtt S.Arn)",
+                                    )
+                                })?;
+                            set.streams.push(StreamSource {
+                                name: format!("{id}.{event_id}"),
+                                function: id.clone(),
+                                handler: HandlerKind::from_binary(binary),
+                                stream,
+                                carries: Vec::new(),
+                            });
+                            continue;
+                        }
                         if let Some(rule) = sam_event_rule(id, binary, event_id, ev, &params)? {
                             set.rules.push(rule);
                         }
                     }
                 }
                 Some("AWS::Events::Rule") => set.rules.extend(events_rule(id, res, &params)?),
+                Some("AWS::Connect::InstanceStorageConfig") => {
+                    let props = res.get("Properties");
+                    let content = props
+                        .and_then(|p| p.get("ResourceType"))
+                        .and_then(Value::as_str)
+                        .and_then(StreamContent::from_resource_type);
+                    let stream = props
+                        .and_then(|p| p.pointer("/KinesisStreamConfig/StreamArn"))
+                        .and_then(function_ref);
+                    if let (Some(content), Some(stream)) = (content, stream) {
+                        storage.push((stream, content));
+                    }
+                }
                 Some("AWS::Lambda::Permission") => {
                     let props = res.get("Properties");
                     let principal = props
@@ -140,6 +209,13 @@ impl RuleSet {
         }
         for f in &mut set.functions {
             f.invoked_by_connect = connect_invoked.contains(&f.logical_id);
+        }
+        for source in &mut set.streams {
+            source.carries = storage
+                .iter()
+                .filter(|(stream, _)| *stream == source.stream)
+                .map(|(_, content)| *content)
+                .collect();
         }
         let binaries: BTreeMap<&str, &str> = set
             .functions
@@ -164,6 +240,13 @@ impl RuleSet {
         self.rules
             .iter()
             .filter(move |r| r.enabled && r.pattern.as_ref().is_some_and(|p| p.matches(event)))
+    }
+
+    /// The Kinesis event sources whose stream carries `content`, in template order.
+    pub fn stream_route(&self, content: StreamContent) -> impl Iterator<Item = &StreamSource> + '_ {
+        self.streams
+            .iter()
+            .filter(move |s| s.carries.contains(&content))
     }
 
     /// Rules with an event pattern (schedules excluded).
@@ -465,6 +548,23 @@ fn yaml_to_json(v: serde_norway::Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The deployed template routes each kind of streamed record to the analytics indexer through
+    /// its Kinesis event source on the stream the instance's storage config writes.
+    #[test]
+    fn the_template_streams_records_to_the_indexer() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+        let set = RuleSet::load(&path).expect("template");
+        for content in [StreamContent::ContactRecords, StreamContent::AgentEvents] {
+            let sources: Vec<&StreamSource> = set.stream_route(content).collect();
+            assert_eq!(sources.len(), 1, "{content:?}: {:?}", set.streams);
+            assert_eq!(sources[0].handler, Some(HandlerKind::AnalyticsIndexer));
+        }
+        assert!(set
+            .rules
+            .iter()
+            .all(|r| r.handler != Some(HandlerKind::AnalyticsIndexer)));
+    }
 
     const TEMPLATE: &str = r#"
 AWSTemplateFormatVersion: '2010-09-09'

@@ -206,6 +206,10 @@ pub fn capabilities(config: &SdkConfig, settings: &Settings) -> Result<Capabilit
         queue_depth: queue_depth_service(config, settings)?,
         deny_list: deny_list_service(config, settings),
         flow_logs: flow_log_archiver(config, settings),
+        analytics: match settings.opensearch_endpoint {
+            Some(_) => Some(analytics(config, settings)?),
+            None => None,
+        },
     })
 }
 

@@ -81,7 +81,7 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
         AnalyticsCommand::Ingest { paths, backend } => {
             let b =
                 Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
-            let analytics = b.analytics(&settings)?;
+            let analytics = b.analytics()?;
             let summary = analytics.ingest_all(read_records(&paths)).await;
             for (location, reason) in &summary.failed {
                 eprintln!("{location}: {reason}");
@@ -119,7 +119,7 @@ pub async fn run(cmd: AnalyticsCommand) -> CliResult {
             }
             let b =
                 Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
-            let analytics = b.analytics(&settings)?;
+            let analytics = b.analytics()?;
             let docs = b.caps.queue_depth.index().documents().await?;
             let report = analytics.report(from, to, tz, &docs).await?;
             match format {

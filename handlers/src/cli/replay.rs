@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use connect_events_core::event::input::read_paths;
+use connect_events_core::analytics::input::{holds_stream_records, read_records};
+use connect_events_core::event::input::{expand_paths, read_paths};
 use connect_events_core::replay::{ReplayOptions, Replayer};
 
 use super::{load_rules, settings, BackendArgs, CliResult, Failure};
@@ -52,9 +53,18 @@ pub async fn run(args: ReplayArgs) -> CliResult {
         progress: true,
         wall_clock: args.backend.backend == crate::backend::BackendKind::Aws,
     };
-    let report = Replayer::new(&rules, &backend.caps, backend.observer(), options)
-        .run(read_paths(&args.paths))
-        .await;
+    // Streamed records (contact records, agent events) go through the template's Kinesis event
+    // sources; everything else is EventBridge events, through its rules.
+    let (record_files, event_files): (Vec<PathBuf>, Vec<PathBuf>) = expand_paths(&args.paths)
+        .into_iter()
+        .partition(|p| holds_stream_records(p));
+    let replayer = Replayer::new(&rules, &backend.caps, backend.observer(), options);
+    let mut report = replayer.run(read_paths(&event_files)).await;
+    if !record_files.is_empty() {
+        replayer
+            .run_records(read_records(&record_files), &mut report)
+            .await;
+    }
     // The report is printed whether or not the state could be saved: what happened to each event
     // is not lost with it.
     let saved = backend.save();
