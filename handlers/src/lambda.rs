@@ -40,6 +40,14 @@ pub const LOG_BODIES_VAR: &str = "CONNECT_EVENTS_LOG_BODIES";
 /// `lambda_runtime`'s default subscriber. Phone numbers are only ever logged masked; so that stays
 /// true at TRACE, the [`WIRE_TARGETS`] are held at DEBUG unless `CONNECT_EVENTS_LOG_BODIES=true`.
 pub fn init_tracing() {
+    init_tracing_to(std::io::stdout);
+}
+
+/// [`init_tracing`] writing to `writer` (the CLI's server logs to stderr: stdout is its output).
+pub fn init_tracing_to<W>(writer: W)
+where
+    W: for<'w> lambda_runtime::tracing::subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use lambda_runtime::tracing::subscriber;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let bodies = var(LOG_BODIES_VAR).is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -51,6 +59,7 @@ pub fn init_tracing() {
     let collector = subscriber::fmt()
         .with_target(false)
         .without_time()
+        .with_writer(writer)
         .with_env_filter(filter);
     if var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")) {
         collector.json().init();

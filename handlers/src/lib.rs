@@ -5,6 +5,7 @@
 //! The binaries in `src/bin/` are thin: parse, call the core capability, map the result.
 
 pub mod after_response;
+pub mod app;
 pub mod aws;
 pub mod backend;
 pub mod cli;

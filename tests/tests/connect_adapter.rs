@@ -622,6 +622,8 @@ async fn describe_returns_customer_number_channel_and_state() {
             initiated: DateTime::from_timestamp_millis(1_749_564_005_214),
             disconnected: DateTime::from_timestamp_millis(1_749_564_340_551),
             account_id: Some("123456789012".into()),
+            agent_id: Some("bc24a02b-5dbd-4f7c-a541-c01d4728f74a".into()),
+            customer_endpoint_type: Some("TELEPHONE_NUMBER".into()),
         })
     );
 

@@ -1,6 +1,7 @@
 //! Deny list: E.164 numbers in a store (`DenylistingTable`, key `ContactNumber`), checked and flagged
 //! from contact flows and enforced on contact events.
 
+pub mod agent_app;
 pub mod hits;
 pub mod import;
 pub mod intake;

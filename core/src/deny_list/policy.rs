@@ -218,7 +218,7 @@ impl DenyListService {
             .await
     }
 
-    async fn add_accepted(
+    pub(super) async fn add_accepted(
         &self,
         accepted: Accepted,
         reason: Option<String>,

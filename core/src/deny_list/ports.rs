@@ -52,6 +52,10 @@ pub struct ContactInfo {
     pub disconnected: Option<DateTime<Utc>>,
     /// The account of the contact's ARN (it names the flow-log archive).
     pub account_id: Option<String>,
+    /// `AgentInfo.Id`: the Connect user handling the contact.
+    pub agent_id: Option<String>,
+    /// `CustomerEndpoint.Type` (`TELEPHONE_NUMBER`, …).
+    pub customer_endpoint_type: Option<String>,
 }
 
 /// Result of a stop request.
@@ -71,4 +75,12 @@ pub trait ContactControl: Send + Sync {
         contact_id: &str,
     ) -> Result<Option<ContactInfo>, PortError>;
     async fn stop(&self, instance_id: &str, contact_id: &str) -> Result<StopOutcome, PortError>;
+    /// The username of a Connect user (`DescribeUser`), `None` when there is no such user.
+    async fn agent_username(
+        &self,
+        _instance_id: &str,
+        _user_id: &str,
+    ) -> Result<Option<String>, PortError> {
+        Ok(None)
+    }
 }

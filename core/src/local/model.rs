@@ -311,7 +311,8 @@ impl MetricsSource for LocalMetrics {
 pub struct LocalContacts(SharedModel);
 
 impl LocalContacts {
-    fn described_number(&self, contact_id: &str) -> Result<Option<String>, PortError> {
+    /// `<state>/contacts/<id>.json`, a DescribeContact answer (`{"Contact": {…}}`), if any.
+    fn described(&self, contact_id: &str) -> Result<Option<serde_json::Value>, PortError> {
         // The id names a file: an id that could be a path is no contact (as Connect would say).
         if crate::event::unsafe_id_reason(contact_id).is_some() {
             return Ok(None);
@@ -325,9 +326,7 @@ impl LocalContacts {
                 service: SERVICE,
                 message: format!("{}: {e}", path.display()),
             })?;
-        Ok(v.pointer("/Contact/CustomerEndpoint/Address")
-            .and_then(|a| a.as_str())
-            .map(str::to_string))
+        Ok(Some(v))
     }
 }
 
@@ -351,28 +350,75 @@ impl ContactControl for LocalContacts {
             )
         };
         let at = |ms: Option<i64>| ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single());
-        let described = self.described_number(contact_id)?;
+        let described = self.described(contact_id)?;
+        let field = |pointer: &str| {
+            described
+                .as_ref()
+                .and_then(|v| v.pointer(pointer))
+                .and_then(|a| a.as_str())
+                .map(str::to_string)
+        };
+        let (number, agent_id, endpoint_type, channel) = (
+            field("/Contact/CustomerEndpoint/Address"),
+            field("/Contact/AgentInfo/Id"),
+            field("/Contact/CustomerEndpoint/Type"),
+            field("/Contact/Channel"),
+        );
+        let described = described.map(|_| number);
         Ok(match (state, described) {
             (None, None) => None,
             (state, described) => Some(ContactInfo {
                 customer_address: state
                     .as_ref()
                     .and_then(|(s, _)| s.customer_number.clone())
-                    .or(described),
-                channel: state.as_ref().and_then(|(s, _)| s.channel.clone()),
+                    .or(described.flatten()),
+                channel: state
+                    .as_ref()
+                    .and_then(|(s, _)| s.channel.clone())
+                    .or(channel),
                 initiation_method: None,
                 initiated: at(state.as_ref().and_then(|(s, _)| s.initiated_ms)),
                 disconnected: at(state.as_ref().and_then(|(s, _)| s.disconnected_ms)),
                 account_id,
                 ended: state.is_some_and(|(s, stopped)| s.ended || stopped),
+                agent_id,
+                customer_endpoint_type: endpoint_type,
             }),
         })
+    }
+
+    /// `<state>/connect/users/<id>.json`, a DescribeUser answer (`{"User": {"Id", "Username"}}`).
+    async fn agent_username(
+        &self,
+        _instance_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, PortError> {
+        if crate::event::unsafe_id_reason(user_id).is_some() {
+            return Ok(None);
+        }
+        let dir = self.0.contacts_dir.parent().map(|p| p.join("users"));
+        let Some(path) = dir.map(|d| d.join(format!("{user_id}.json"))) else {
+            return Ok(None);
+        };
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
+                service: SERVICE,
+                message: format!("{}: {e}", path.display()),
+            })?;
+        Ok(v.pointer("/User/Username")
+            .and_then(|u| u.as_str())
+            .map(str::to_string))
     }
 
     async fn stop(&self, instance_id: &str, contact_id: &str) -> Result<StopOutcome, PortError> {
         // Like Connect: StopContact on a contact it does not know answers
         // `ContactNotFoundException`, which the port reports as `AlreadyEnded`.
-        let known_number = self.described_number(contact_id)?.is_some();
+        let known_number = self
+            .described(contact_id)?
+            .is_some_and(|v| v.pointer("/Contact/CustomerEndpoint/Address").is_some());
         let mut model = self.0.lock();
         let contact = model
             .instances

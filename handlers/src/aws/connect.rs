@@ -282,6 +282,30 @@ impl ContactControl for ConnectAdapter {
         }
     }
 
+    async fn agent_username(
+        &self,
+        instance_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, PortError> {
+        let result = self
+            .client
+            .describe_user()
+            .instance_id(instance_id)
+            .user_id(user_id)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.user().and_then(|u| u.username()).map(str::to_string)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(port_error(SERVICE, "DescribeUser", e)),
+        }
+    }
+
     async fn stop(&self, instance_id: &str, contact_id: &str) -> Result<StopOutcome, PortError> {
         let result = self
             .client
@@ -406,6 +430,14 @@ fn contact_info(contact: &Contact) -> ContactInfo {
             .arn()
             .and_then(connect_events_core::event::arn_account)
             .map(str::to_string),
+        agent_id: contact
+            .agent_info()
+            .and_then(|a| a.id())
+            .map(str::to_string),
+        customer_endpoint_type: contact
+            .customer_endpoint()
+            .and_then(|e| e.r#type())
+            .map(|t| t.as_str().to_string()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! handler, a number not found), 2 usage or configuration errors.
 
 mod analytics;
+mod app;
 mod denylist;
 mod events;
 mod flow_logs;
@@ -61,6 +62,9 @@ enum Command {
     /// Contact-center analytics: contact records, agent events and the dashboard's seven metrics.
     #[command(subcommand)]
     Analytics(analytics::AnalyticsCommand),
+    /// The agent-workspace app: serve it and its API locally.
+    #[command(subcommand)]
+    App(app::AppCommand),
 }
 
 /// Options every backend-using command shares.
@@ -159,6 +163,7 @@ pub async fn main() -> ExitCode {
         Command::FlowLogs(cmd) => flow_logs::run(cmd).await,
         Command::Events(cmd) => events::run(cmd).await,
         Command::Analytics(cmd) => analytics::run(cmd).await,
+        Command::App(cmd) => app::run(cmd).await,
     };
     match result {
         Ok(code) => code,
