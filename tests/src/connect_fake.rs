@@ -217,6 +217,14 @@ impl ConnectFake {
         lock(&self.state).snapshot_time = Some(epoch_secs);
     }
 
+    /// Adds a user (DescribeUser answers its username).
+    pub fn add_user(&self, instance_id: &str, user_id: &str, username: &str) {
+        lock(&self.state)
+            .instance_mut(instance_id)
+            .users
+            .insert(user_id.to_string(), username.to_string());
+    }
+
     /// Adds (or replaces) a contact that DescribeContact returns verbatim.
     ///
     /// `contact` is the `Contact` object in wire format (PascalCase, epoch-second timestamps); a whole
@@ -352,6 +360,8 @@ struct Instance {
     /// Keyed by (queue id, channel).
     metrics: HashMap<(String, String), FakeMetrics>,
     contacts: HashMap<String, Value>,
+    /// User id → username (DescribeUser).
+    users: HashMap<String, String>,
 }
 
 struct Queue {
@@ -418,6 +428,7 @@ fn queue_key(raw: &str) -> &str {
 /// A recognised operation with its decoded path labels.
 enum Route {
     DescribeContact { instance: String, contact: String },
+    DescribeUser { instance: String, user: String },
     GetCurrentMetricData { instance: String },
     StopContact,
     ListQueues { instance: String },
@@ -430,6 +441,10 @@ impl Route {
             (&Method::GET, ["contacts", instance, contact]) => Some(Route::DescribeContact {
                 instance: instance.to_string(),
                 contact: contact.to_string(),
+            }),
+            (&Method::GET, ["users", instance, user]) => Some(Route::DescribeUser {
+                instance: instance.to_string(),
+                user: user.to_string(),
             }),
             (&Method::POST, ["metrics", "current", instance]) => {
                 Some(Route::GetCurrentMetricData {
@@ -447,6 +462,7 @@ impl Route {
     fn operation(&self) -> &'static str {
         match self {
             Route::DescribeContact { .. } => "DescribeContact",
+            Route::DescribeUser { .. } => "DescribeUser",
             Route::GetCurrentMetricData { .. } => "GetCurrentMetricData",
             Route::StopContact => "StopContact",
             Route::ListQueues { .. } => "ListQueues",
@@ -492,6 +508,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> HttpRespons
     let input = match (&route, &body_json) {
         (Route::DescribeContact { instance, contact }, _) => {
             json!({"InstanceId": instance, "ContactId": contact})
+        }
+        (Route::DescribeUser { instance, user }, _) => {
+            json!({"InstanceId": instance, "UserId": user})
         }
         (Route::ListQueues { instance }, _) => {
             let mut input = json!({"InstanceId": instance});
@@ -541,6 +560,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> HttpRespons
     };
     let result = match &route {
         Route::DescribeContact { instance, contact } => describe_contact(&state, instance, contact),
+        Route::DescribeUser { instance, user } => describe_user(&state, instance, user),
         Route::GetCurrentMetricData { instance } => {
             get_current_metric_data(&state, instance, &body_json)
         }
@@ -627,6 +647,25 @@ fn describe_contact(state: &State, instance: &str, contact_id: &str) -> Result<V
             )
         })?;
     Ok(json!({ "Contact": contact }))
+}
+
+fn describe_user(state: &State, instance: &str, user_id: &str) -> Result<Value, ApiError> {
+    let username = state
+        .instance(instance)?
+        .users
+        .get(user_id)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "ResourceNotFoundException",
+                format!("User not found: {user_id}"),
+            )
+        })?;
+    Ok(json!({ "User": {
+        "Id": user_id,
+        "Arn": format!("arn:aws:connect:us-east-1:123456789012:instance/{instance}/agent/{user_id}"),
+        "Username": username
+    } }))
 }
 
 /// Voice contacts with these initiation methods cannot be stopped (StopContact reference).

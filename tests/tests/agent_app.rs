@@ -318,3 +318,97 @@ fn the_app_server_verifies_agents_and_flags_only_their_callers() {
     assert!(stderr.contains("agent app: caller flagged"), "{stderr}");
     assert_no_number("app serve", &stderr, &[CALLER]);
 }
+
+/// The `agent-app` Lambda under the Runtime API emulator, with DynamoDB on moto and the Connect
+/// fake (DescribeContact, DescribeUser): an HTTP API payload-2.0 event whose JWT claims name the
+/// contact's agent flags the caller (201, then 200), without claims it is 401, another agent 403;
+/// the page carries the CSP.
+#[tokio::test]
+async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
+    use connect_events_core::deny_list::DenyStore;
+    use connect_events_handlers::aws::dynamodb::DynamoDenyStore;
+    use connect_events_tests::connect_fake::ConnectFake;
+    use connect_events_tests::harness::moto;
+    use connect_events_tests::lambda_emulator::LambdaProcess;
+    use connect_events_tests::seed::{live_voice_contact, Endpoints};
+
+    let moto = moto().await;
+    let table = unique("app-denylist");
+    let store = DynamoDenyStore::from_client(moto.dynamodb().await, &table);
+    store.ensure_table().await.expect("table");
+    let fake = ConnectFake::start();
+    let mut contact = live_voice_contact(INSTANCE, "123456789012", "c-lambda", CALLER);
+    contact["AgentInfo"] = json!({"Id": "u-a"});
+    fake.add_contact(INSTANCE, contact);
+    fake.add_user(INSTANCE, "u-a", "agent-a");
+    fake.add_user(INSTANCE, "u-b", "agent-b");
+    let endpoints = Endpoints::local(Some(&fake)).await;
+    let env = endpoints.env(&[
+        ("DENYLIST_TABLE", table.as_str()),
+        ("CONNECT_INSTANCE_ID", INSTANCE),
+        ("APP_FRAME_ANCESTORS", ORIGIN),
+    ]);
+    let lambda = LambdaProcess::spawn(&target_bin("agent-app"), "agent-app", &env);
+    let request = |method: &str, path: &str, body: Option<Value>, user: Option<&str>| {
+        let mut event = json!({
+            "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path,
+            "rawQueryString": "", "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
+            "isBase64Encoded": false
+        });
+        if let Some(body) = body {
+            event["body"] = json!(body.to_string());
+        }
+        if let Some(user) = user {
+            event["requestContext"]["authorizer"] =
+                json!({"jwt": {"claims": {"username": user, "iss": ISSUER}, "scopes": null}});
+        }
+        lambda
+            .invoke(&event, std::time::Duration::from_secs(20))
+            .expect_response()
+    };
+    let page = request("GET", "/", None, None);
+    assert_eq!(page["statusCode"], 200);
+    let csp = page["headers"]["content-security-policy"].as_str().unwrap();
+    assert!(csp.contains(&format!("frame-ancestors {ORIGIN}")), "{csp}");
+    assert!(page["headers"].get("x-frame-options").is_none());
+
+    let flag = json!({"contactId": "c-lambda", "reason": "abusive", "number": "+19995550100"});
+    assert_eq!(
+        request("POST", "/api/deny-list/flags", Some(flag.clone()), None)["statusCode"],
+        401
+    );
+    assert_eq!(
+        request(
+            "POST",
+            "/api/deny-list/flags",
+            Some(flag.clone()),
+            Some("agent-b")
+        )["statusCode"],
+        403
+    );
+    let created = request(
+        "POST",
+        "/api/deny-list/flags",
+        Some(flag.clone()),
+        Some("agent-a"),
+    );
+    assert_eq!(created["statusCode"], 201, "{created}");
+    assert_eq!(
+        request("POST", "/api/deny-list/flags", Some(flag), Some("agent-a"))["statusCode"],
+        200
+    );
+    let stored = store
+        .get(&CALLER.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("entry written");
+    assert_eq!(stored.added_by.as_deref(), Some("agent-a"));
+    assert!(store
+        .get(&"+19995550100".parse().unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    assert_no_number("agent-app", &lambda.logs().join("\n"), &[CALLER]);
+    assert!(!serde_json::to_string(&created).unwrap().contains(CALLER));
+}

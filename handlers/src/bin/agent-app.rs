@@ -1,0 +1,129 @@
+//! Lambda: the agent-workspace app behind an API Gateway HTTP API (payload format 2.0). The API
+//! routes carry the HTTP API's JWT authorizer, which verified the token before this runs: the
+//! agent is the configured claim (`APP_USERNAME_CLAIM`, default `username`) of
+//! `requestContext.authorizer.jwt.claims`. The page route has no authorizer. Every answer carries
+//! the app's security headers (`APP_FRAME_ANCESTORS`, `APP_CONNECT_SRC`); the API is
+//! `core::deny_list::agent_app`, the same code `connect-events app serve` runs.
+
+use base64::Engine as _;
+use chrono::Utc;
+use connect_events_core::deny_list::agent_app::{AgentIdentity, ApiRequest};
+use connect_events_core::deny_list::DenyListService;
+use connect_events_handlers::app::{security_headers, AppConfig, PAGE};
+use connect_events_handlers::aws::{self, config};
+use connect_events_handlers::lambda::{emit_metrics, init_tracing};
+use lambda_runtime::{service_fn, tracing, LambdaEvent};
+use serde_json::{json, Map, Value};
+
+const FUNCTION: &str = "agent-app";
+
+fn answer(config: &AppConfig, status: u16, content_type: &str, body: String) -> Value {
+    let mut headers: Map<String, Value> = security_headers(config)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v)))
+        .collect();
+    headers.insert("content-type".into(), json!(content_type));
+    json!({ "statusCode": status, "headers": headers, "body": body, "isBase64Encoded": false })
+}
+
+async fn handle(
+    service: &DenyListService,
+    config: &AppConfig,
+    claim: &str,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let e = &event.payload;
+    let method = e
+        .pointer("/requestContext/http/method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET");
+    let path = e.get("rawPath").and_then(Value::as_str).unwrap_or("/");
+    if !path.starts_with("/api/") {
+        return Ok(match (method, path) {
+            ("GET" | "HEAD", "/" | "/index.html" | "/app/" | "/app/index.html") => {
+                answer(config, 200, "text/html; charset=utf-8", PAGE.to_string())
+            }
+            _ => answer(config, 404, "text/plain; charset=utf-8", "not found".into()),
+        });
+    }
+    let raw = e.get("body").and_then(Value::as_str).unwrap_or_default();
+    let body = if e.get("isBase64Encoded") == Some(&Value::Bool(true)) {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap_or_default()
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    let agent = e
+        .pointer("/requestContext/authorizer/jwt/claims")
+        .and_then(|c| c.get(claim))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(|u| AgentIdentity {
+            username: u.to_string(),
+        });
+    let response = service
+        .agent_api(
+            &config.instance_id,
+            &ApiRequest {
+                method,
+                path,
+                body: &body,
+                agent,
+            },
+            Utc::now(),
+        )
+        .await;
+    emit_metrics(
+        FUNCTION,
+        &[
+            ("Requests", 1),
+            (
+                "DenyListAgentFlag",
+                u64::from(method == "POST" && response.status == 201),
+            ),
+        ],
+    );
+    tracing::info!(method, path, status = response.status, "agent app request");
+    Ok(answer(
+        config,
+        response.status,
+        "application/json",
+        response.body.to_string(),
+    ))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let settings = connect_events_handlers::lambda::settings_or_init_error().await?;
+    let list = |name: &str| -> Vec<String> {
+        std::env::var(name)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let Some(instance_id) = settings.queue_depth.default_instance_id.clone() else {
+        return Err(connect_events_handlers::lambda::init_error(
+            connect_events_core::HandlerError::Config(
+                "CONNECT_INSTANCE_ID is not set: the app flags contacts of one instance".into(),
+            ),
+        )
+        .await);
+    };
+    let config = AppConfig {
+        instance_id,
+        frame_ancestors: list("APP_FRAME_ANCESTORS"),
+        connect_src: list("APP_CONNECT_SRC"),
+    };
+    let claim = std::env::var("APP_USERNAME_CLAIM").unwrap_or_else(|_| "username".into());
+    // Contact flows are not waiting here, but agents are: interactive timeouts.
+    let sdk = config::load(config::CallProfile::INTERACTIVE).await;
+    let service = aws::deny_list_service(&sdk, &settings);
+    let (service, config, claim) = (&service, &config, claim.as_str());
+    lambda_runtime::run(service_fn(move |event| {
+        handle(service, config, claim, event)
+    }))
+    .await
+}
