@@ -38,6 +38,14 @@ fn every_function_has_a_rule_and_every_rule_a_known_handler() {
         if !kinesis_events(&doc, &f.logical_id).is_empty() {
             continue;
         }
+        // HTTP API functions (the agent-workspace app) are invoked by API Gateway routes.
+        let events = doc["Resources"][&f.logical_id]["Properties"]["Events"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if !events.is_empty() && events.values().all(|e| e["Type"] == "HttpApi") {
+            continue;
+        }
         let handler = f.handler.unwrap_or_else(|| {
             panic!(
                 "function {} builds unknown binary {}",
@@ -915,4 +923,59 @@ fn run_checked(what: &str, mut cmd: std::process::Command) -> String {
     );
     assert!(status.success(), "{what} failed ({status}):\n{output}");
     output
+}
+
+/// The agent-workspace app (#13): its API routes carry the JWT authorizer and its page does not;
+/// the AppIntegrations application asks only for what the page uses, per contact, and is
+/// associated with the instance; the function may describe contacts and agents of that instance
+/// only; the CSP's frame-ancestors is the instance origin.
+#[test]
+fn the_agent_app_is_authorized_least_privileged_and_associated() {
+    let doc = template_json();
+    let res = &doc["Resources"];
+    let api = &res["AgentAppHttpApi"]["Properties"]["Auth"];
+    assert_eq!(api["DefaultAuthorizer"], "AgentJwt");
+    assert_eq!(
+        api["Authorizers"]["AgentJwt"]["IdentitySource"],
+        "$request.header.Authorization"
+    );
+    let f = &res["AgentAppFunction"]["Properties"];
+    for (name, event) in f["Events"].as_object().unwrap() {
+        let none = event["Properties"]["Auth"]["Authorizer"] == "NONE";
+        let api_route = event["Properties"]["Path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/");
+        assert_eq!(none, !api_route, "{name}: only the page is open");
+    }
+    // Tags are stripped: `!Ref ConnectInstanceOrigin` reads as its operand.
+    assert_eq!(
+        f["Environment"]["Variables"]["APP_FRAME_ANCESTORS"],
+        "ConnectInstanceOrigin"
+    );
+    let statements = f["Policies"][0]["Statement"].as_array().unwrap();
+    for s in statements {
+        let resource = s["Resource"].to_string();
+        assert!(!resource.contains("\"*\""), "no wildcard resource: {s}");
+    }
+    let app = &res["AgentApplication"]["Properties"];
+    assert_eq!(
+        app["Permissions"],
+        serde_json::json!(["Contact.Details.View", "User.Details.View"])
+    );
+    assert_eq!(
+        app["ApplicationConfig"]["ContactHandling"]["Scope"],
+        "PER_CONTACT"
+    );
+    let assoc = &res["AgentApplicationAssociation"]["Properties"];
+    assert_eq!(assoc["IntegrationType"], "APPLICATION");
+    assert_eq!(assoc["IntegrationArn"], "AgentApplication.ApplicationArn");
+    for id in [
+        "AgentAppHttpApi",
+        "AgentAppFunction",
+        "AgentApplication",
+        "AgentApplicationAssociation",
+    ] {
+        assert_eq!(res[id]["Condition"], "AgentAppEnabled", "{id}");
+    }
 }
