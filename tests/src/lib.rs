@@ -71,8 +71,10 @@ pub fn target_dir() -> PathBuf {
 /// If the binary does not exist, with a message that says how to build it. `cargo test` does not build
 /// the binaries of other workspace members, so end-to-end tests need a prior `cargo build --workspace --bins`.
 pub fn target_bin(name: &str) -> PathBuf {
+    // `CONNECT_EVENTS_BIN_PROFILE=release` runs the tests against release binaries (long runs).
+    let profile = std::env::var("CONNECT_EVENTS_BIN_PROFILE").unwrap_or_else(|_| "debug".into());
     let path = target_dir()
-        .join("debug")
+        .join(profile)
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),

@@ -945,9 +945,16 @@ fn a_failed_final_save_is_reported_with_its_own_exit_code() {
 /// to the final save).
 #[test]
 fn a_replay_killed_at_any_point_then_rerun_equals_a_clean_run() {
+    // `CONNECT_EVENTS_KILL_EVENTS=1000000` runs it at 1M contacts (with
+    // `CONNECT_EVENTS_BIN_PROFILE=release` binaries; minutes): the kill points are fractions of the
+    // clean run's duration, so they span start-up, the replay and the final save at any size.
+    let contacts: usize = std::env::var("CONNECT_EVENTS_KILL_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let dir = temp_dir("kill-9");
     let big = dir.join("busy.ndjson");
-    queued_contacts(&big, 0, 20_000);
+    queued_contacts(&big, 0, contacts);
     let sample = fixture("events/sample-archive.ndjson");
     let logs = fixture("flow-logs/all-contacts.ndjson");
     let args = |state: &Path| -> Vec<String> {
@@ -964,14 +971,21 @@ fn a_replay_killed_at_any_point_then_rerun_equals_a_clean_run() {
         ]
     };
     let clean = dir.join("clean");
+    let started = std::time::Instant::now();
     let out = cli(&args(&clean).iter().map(String::as_str).collect::<Vec<_>>());
+    let clean_ms = started.elapsed().as_millis() as u64;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let expected = tree_digest(&clean);
-    for (i, delay_ms) in [5u64, 60, 250, 600, 1200].into_iter().enumerate() {
+    let delays: Vec<u64> = [0.005, 0.05, 0.25, 0.6, 0.9, 0.98]
+        .iter()
+        .map(|f| ((clean_ms as f64 * f) as u64).max(5))
+        .collect();
+    eprintln!("{contacts} contacts: clean run {clean_ms} ms, kills at {delays:?} ms");
+    for (i, delay_ms) in delays.into_iter().enumerate() {
         let state = dir.join(format!("killed-{i}"));
         let mut child = Command::new(target_bin("connect-events"))
             .args(args(&state))
