@@ -317,17 +317,21 @@ impl LocalContacts {
         if crate::event::unsafe_id_reason(contact_id).is_some() {
             return Ok(None);
         }
-        let path = self.0.contacts_dir.join(format!("{contact_id}.json"));
-        let Some(bytes) = read_optional(&path)? else {
-            return Ok(None);
-        };
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
-                service: SERVICE,
-                message: format!("{}: {e}", path.display()),
-            })?;
-        Ok(Some(v))
+        read_json(&self.0.contacts_dir.join(format!("{contact_id}.json")))
     }
+}
+
+/// A JSON file of the model (a saved API answer), `None` when it does not exist.
+fn read_json(path: &std::path::Path) -> Result<Option<serde_json::Value>, PortError> {
+    let Some(bytes) = read_optional(path)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| PortError::Rejected {
+            service: SERVICE,
+            message: format!("{}: {e}", path.display()),
+        })
 }
 
 #[async_trait]
@@ -400,17 +404,8 @@ impl ContactControl for LocalContacts {
         let Some(path) = dir.map(|d| d.join(format!("{user_id}.json"))) else {
             return Ok(None);
         };
-        let Some(bytes) = read_optional(&path)? else {
-            return Ok(None);
-        };
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| PortError::Rejected {
-                service: SERVICE,
-                message: format!("{}: {e}", path.display()),
-            })?;
-        Ok(v.pointer("/User/Username")
-            .and_then(|u| u.as_str())
-            .map(str::to_string))
+        Ok(read_json(&path)?
+            .and_then(|v| v.pointer("/User/Username")?.as_str().map(str::to_string)))
     }
 
     async fn stop(&self, instance_id: &str, contact_id: &str) -> Result<StopOutcome, PortError> {

@@ -8,28 +8,18 @@
 use ::opensearch::auth::Credentials;
 use ::opensearch::http::headers::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use ::opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
-use ::opensearch::http::{Method, Url};
+use ::opensearch::http::Method;
 use connect_events_core::PortError;
 use serde_json::Value;
 
-use super::opensearch::{read, rejected, response_error, transport_error};
+use super::opensearch::{base_url, read, rejected, response_error, transport_error};
 
 /// Multipart boundary (never in the NDJSON: that is JSON, one object per line).
 const BOUNDARY: &str = "connect-events-saved-objects-boundary-7f1d";
 
 /// Imports `ndjson` with overwrite; returns the server's answer (`{"success":true,…}`).
 pub async fn import(url: &str, tenant: Option<&str>, ndjson: &str) -> Result<Value, PortError> {
-    let mut endpoint =
-        Url::parse(url).map_err(|e| rejected(format!("invalid Dashboards URL {url:?}: {e}")))?;
-    if !matches!(endpoint.scheme(), "http" | "https") {
-        return Err(rejected(format!(
-            "invalid Dashboards URL {url:?}: the scheme must be http or https"
-        )));
-    }
-    if !endpoint.path().ends_with('/') {
-        let path = format!("{}/", endpoint.path());
-        endpoint.set_path(&path);
-    }
+    let endpoint = base_url(url, "Dashboards URL")?;
     let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(endpoint));
     match (
         std::env::var("OPENSEARCH_DASHBOARDS_USER"),

@@ -194,18 +194,7 @@ impl OpenSearchIndex {
                  domain; Serverless collections do not document external versioning)"
             )));
         }
-        let mut endpoint = Url::parse(url)
-            .map_err(|e| rejected(format!("invalid OpenSearch endpoint {url:?}: {e}")))?;
-        if !matches!(endpoint.scheme(), "http" | "https") {
-            return Err(rejected(format!(
-                "invalid OpenSearch endpoint {url:?}: the scheme must be http or https"
-            )));
-        }
-        // Request paths are joined to the endpoint: keep a path prefix (proxies) by ending it in `/`.
-        if !endpoint.path().ends_with('/') {
-            let path = format!("{}/", endpoint.path());
-            endpoint.set_path(&path);
-        }
+        let endpoint = base_url(url, "OpenSearch endpoint")?;
         let mut builder =
             TransportBuilder::new(SingleNodeConnectionPool::new(endpoint)).timeout(DEFAULT_TIMEOUT);
         if let Some(config) = sdk_config {
@@ -558,6 +547,23 @@ fn queue_doc(hit: &Value) -> Option<QueueDepthDoc> {
 }
 
 /// The template `source` for exactly the index `index`.
+/// `url` as a base for request paths: http(s) only, ending in `/` so that a path prefix (a proxy,
+/// Dashboards' `/_dashboards`) is kept when paths are joined to it. `what` names it in errors.
+pub(crate) fn base_url(url: &str, what: &str) -> Result<Url, PortError> {
+    let mut endpoint =
+        Url::parse(url).map_err(|e| rejected(format!("invalid {what} {url:?}: {e}")))?;
+    if !matches!(endpoint.scheme(), "http" | "https") {
+        return Err(rejected(format!(
+            "invalid {what} {url:?}: the scheme must be http or https"
+        )));
+    }
+    if !endpoint.path().ends_with('/') {
+        let path = format!("{}/", endpoint.path());
+        endpoint.set_path(&path);
+    }
+    Ok(endpoint)
+}
+
 pub(crate) fn template_for(source: &str, index: &str) -> Result<Value, PortError> {
     let mut template: Value = serde_json::from_str(source)
         .map_err(|e| rejected(format!("the index template of `{index}` is not JSON: {e}")))?;
