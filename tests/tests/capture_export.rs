@@ -173,3 +173,85 @@ async fn exported_capture_replays_like_the_original_archive() {
         "the export replays like the archive"
     );
 }
+
+/// `replay s3://bucket/prefix` reads the Firehose capture (gzip NDJSON objects, named without an
+/// extension as Firehose names them, events split across objects) from S3 on moto and leaves the
+/// state a replay of the same events from a local file leaves; locations name the objects.
+#[tokio::test]
+async fn replay_reads_the_firehose_capture_from_s3() {
+    use std::io::Write as _;
+
+    let moto = moto().await;
+    let s3 = moto.s3().await;
+    let bucket = connect_events_tests::seed::create_bucket(&s3, "capture").await;
+    let original = fixture("events/sample-archive.ndjson");
+    let text = std::fs::read_to_string(&original).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let half = lines.len() / 2;
+    for (n, part) in [&lines[..half], &lines[half..]].into_iter().enumerate() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for line in part {
+            writeln!(gz, "{line}").unwrap();
+        }
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!(
+                "capture/2025/06/10/14/connect-events-capture-1-2025-06-10-14-00-0{n}-abc"
+            ))
+            .body(gz.finish().unwrap().into())
+            .send()
+            .await
+            .expect("put capture object");
+    }
+    // An object outside the prefix is not read.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("elsewhere/x.json")
+        .body(b"not an event".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let dir = temp_dir("replay-s3");
+    let (a, b) = (dir.join("from-file"), dir.join("from-s3"));
+    let ra = replay(&a, &original);
+    let endpoints = Endpoints::local(None).await;
+    let rb = Command::new(target_bin("connect-events"))
+        .args(["replay", "--report", "json", "--state-dir"])
+        .arg(&b)
+        .arg(format!("s3://{bucket}/capture/"))
+        .current_dir(workspace_root())
+        .envs(endpoints.env(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]))
+        .output()
+        .expect("replay s3");
+    assert_eq!(
+        ra.status.code(),
+        rb.status.code(),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+    let (reports_a, reports_b): (Value, Value) = (
+        serde_json::from_slice(&ra.stdout).unwrap(),
+        serde_json::from_slice(&rb.stdout).unwrap(),
+    );
+    assert_eq!(reports_a["events"], reports_b["events"], "{reports_b}");
+    assert_eq!(
+        state_digest(&a),
+        state_digest(&b),
+        "S3 capture replays like the file"
+    );
+    for error in reports_b["errors"].as_array().unwrap() {
+        assert!(
+            error["source"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("s3://{bucket}/capture/")),
+            "{error}"
+        );
+    }
+}

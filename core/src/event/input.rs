@@ -30,6 +30,8 @@ fn kind_of(path: &Path) -> Option<FileKind> {
     {
         Some("json") => Some(FileKind::Json),
         Some("ndjson") | Some("jsonl") => Some(FileKind::Lines),
+        // Gzip NDJSON: the Firehose capture (`…/capture/2025/06/10/…gz`) and `*.ndjson.gz`.
+        Some("gz") => Some(FileKind::GzipLines),
         _ => None,
     }
 }
@@ -38,6 +40,7 @@ fn kind_of(path: &Path) -> Option<FileKind> {
 enum FileKind {
     Json,
     Lines,
+    GzipLines,
 }
 
 /// Expand the given paths to the event files they name, in a stable order.
@@ -86,6 +89,11 @@ pub fn read_paths(paths: &[PathBuf]) -> impl Iterator<Item = InputItem> {
 /// Read one file.
 pub fn read_file(path: PathBuf) -> Box<dyn Iterator<Item = InputItem>> {
     let name = path.display().to_string();
+    read_file_as(path, name)
+}
+
+/// Read one file, naming its items' locations `name` (e.g. the `s3://` object it was fetched from).
+pub fn read_file_as(path: PathBuf, name: String) -> Box<dyn Iterator<Item = InputItem>> {
     let unreadable = |reason: String| -> Box<dyn Iterator<Item = InputItem>> {
         let err = EventError::new(EventErrorKind::Unreadable, None, reason);
         Box::new(std::iter::once(InputItem {
@@ -102,6 +110,13 @@ pub fn read_file(path: PathBuf) -> Box<dyn Iterator<Item = InputItem>> {
             Ok(file) => Box::new(read_lines(name.clone(), BufReader::new(file))),
             Err(e) => unreadable(format!("cannot open: {e}")),
         },
+        Some(FileKind::GzipLines) => match File::open(&path) {
+            Ok(file) => Box::new(read_lines(
+                name.clone(),
+                BufReader::new(flate2::read::MultiGzDecoder::new(file)),
+            )),
+            Err(e) => unreadable(format!("cannot open: {e}")),
+        },
         Some(FileKind::Json) => match std::fs::read_to_string(&path) {
             Ok(text) => Box::new(read_json_document(&name, &text).into_iter()),
             Err(e) => unreadable(format!("cannot read: {e}")),
@@ -111,25 +126,38 @@ pub fn read_file(path: PathBuf) -> Box<dyn Iterator<Item = InputItem>> {
 
 /// One event per line; blank lines skipped.
 pub fn read_lines<R: BufRead>(file: String, reader: R) -> impl Iterator<Item = InputItem> {
-    reader.lines().enumerate().filter_map(move |(i, line)| {
-        let loc = SourceLoc::new(file.clone(), i + 1);
-        match line {
-            Err(e) => Some(InputItem {
-                loc: loc.clone(),
-                event: Err(EventError::new(
-                    EventErrorKind::Unreadable,
-                    None,
-                    format!("cannot read line: {e}"),
-                )
-                .at(loc)),
-            }),
-            Ok(text) if text.trim().is_empty() => None,
-            Ok(text) => Some(InputItem {
-                event: Event::from_json_str(&text).map_err(|e| e.at(loc.clone())),
-                loc,
-            }),
-        }
-    })
+    // A read error (an I/O failure, corrupt gzip) ends the file: reported once, never retried in a
+    // loop.
+    let mut failed = false;
+    reader
+        .lines()
+        .enumerate()
+        .map_while(move |(i, line)| {
+            if failed {
+                return None;
+            }
+            let loc = SourceLoc::new(file.clone(), i + 1);
+            Some(match line {
+                Err(e) => {
+                    failed = true;
+                    Some(InputItem {
+                        loc: loc.clone(),
+                        event: Err(EventError::new(
+                            EventErrorKind::Unreadable,
+                            None,
+                            format!("cannot read line: {e}"),
+                        )
+                        .at(loc)),
+                    })
+                }
+                Ok(text) if text.trim().is_empty() => None,
+                Ok(text) => Some(InputItem {
+                    event: Event::from_json_str(&text).map_err(|e| e.at(loc.clone())),
+                    loc,
+                }),
+            })
+        })
+        .flatten()
 }
 
 /// A JSON document holding one event or an array of events; each array element is located at the
@@ -187,6 +215,27 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `.gz` file is gzip NDJSON; a corrupt one ends with one `Unreadable` item, never a loop.
+    #[test]
+    fn gzip_files_are_read_and_corrupt_ones_end_with_one_error() {
+        use std::io::Write as _;
+        let dir = std::env::temp_dir().join(format!("gz-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("capture.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        writeln!(gz, "{{\"not\": \"an event\"}}\n").unwrap();
+        std::fs::write(&good, gz.finish().unwrap()).unwrap();
+        let items: Vec<InputItem> = read_file(good.clone()).collect();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].loc.to_string(), format!("{}:1", good.display()));
+        let bad = dir.join("corrupt.gz");
+        std::fs::write(&bad, b"\x1f\x8b\x08\x00 definitely not deflate data").unwrap();
+        let items: Vec<InputItem> = read_file(bad).collect();
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert!(items[0].event.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     const ONE: &str = r#"{"id":"1","detail-type":"Amazon Connect Contact Event","source":"aws.connect","detail":{"eventType":"QUEUED","contactId":"c1"}}"#;
 

@@ -362,3 +362,71 @@ mod tests {
             .starts_with("https://console.amazonaws-us-gov.com/"));
     }
 }
+
+/// Downloads every object under `s3://bucket/prefix` (in key order) into `dir`, streaming each
+/// body to a file, for a replay (the Firehose capture: gzip NDJSON objects). Returns each object's
+/// `s3://` URI with its local file; the file keeps the key's extension so the reader knows the
+/// format (`.gz`: gzip NDJSON).
+pub async fn fetch_prefix(
+    config: &SdkConfig,
+    uri: &str,
+    dir: &std::path::Path,
+) -> Result<Vec<(String, std::path::PathBuf)>, PortError> {
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| PortError::Rejected {
+            service: SERVICE,
+            message: format!("{uri}: not an s3:// URI"),
+        })?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(PortError::Rejected {
+            service: SERVICE,
+            message: format!("{uri}: no bucket"),
+        });
+    }
+    let client = aws_sdk_s3::Client::new(config);
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| port_error(SERVICE, "ListObjectsV2", e))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    keys.sort();
+    std::fs::create_dir_all(dir).map_err(|e| PortError::io(SERVICE, dir.display(), e))?;
+    let mut out = Vec::with_capacity(keys.len());
+    for (n, key) in keys.into_iter().filter(|k| !k.ends_with('/')).enumerate() {
+        let object = client
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "GetObject", e))?;
+        let extension = std::path::Path::new(&key)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| format!(".{e}"))
+            // Firehose names objects without an extension; its capture is gzip NDJSON.
+            .unwrap_or_else(|| ".gz".into());
+        let path = dir.join(format!("{n:08}{extension}"));
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| PortError::io(SERVICE, path.display(), e))?;
+        let mut body = object.body.into_async_read();
+        tokio::io::copy(&mut body, &mut file)
+            .await
+            .map_err(|e| PortError::io(SERVICE, format!("s3://{bucket}/{key}"), e))?;
+        out.push((format!("s3://{bucket}/{key}"), path));
+    }
+    Ok(out)
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use connect_events_core::analytics::input::{holds_stream_records, read_records};
-use connect_events_core::event::input::{expand_paths, read_paths};
+use connect_events_core::event::input::{expand_paths, read_file_as, read_paths};
 use connect_events_core::replay::{ReplayOptions, Replayer};
 
 use super::{load_rules, settings, BackendArgs, CliResult, Failure};
@@ -33,7 +33,9 @@ pub struct ReplayArgs {
     /// Execute destructive actions (StopContact) instead of reporting them as dry runs.
     #[arg(long)]
     allow_side_effects: bool,
-    /// Event files (.json, .ndjson, .jsonl) or directories.
+    /// Event files (.json, .ndjson, .jsonl, .gz = gzip NDJSON) or directories, or `s3://bucket/prefix`
+    /// (every object under it, e.g. the Firehose capture; AWS credentials from the environment,
+    /// whatever the backend).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 }
@@ -53,13 +55,41 @@ pub async fn run(args: ReplayArgs) -> CliResult {
         progress: true,
         wall_clock: args.backend.backend == crate::backend::BackendKind::Aws,
     };
+    // `s3://` prefixes are fetched first (streamed to a temporary directory, removed afterwards);
+    // their events are located by object URI and line.
+    let (s3_uris, local): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| p.to_str().is_some_and(|s| s.starts_with("s3://")));
+    let fetched_dir =
+        std::env::temp_dir().join(format!("connect-events-s3-{}", std::process::id()));
+    let mut fetched: Vec<(String, PathBuf)> = Vec::new();
+    if !s3_uris.is_empty() {
+        let config = crate::aws::config::load(crate::aws::config::CallProfile::BACKGROUND).await;
+        for uri in &s3_uris {
+            let dir = fetched_dir.join(fetched.len().to_string());
+            let objects = crate::aws::s3::fetch_prefix(&config, &uri.to_string_lossy(), &dir).await;
+            match objects {
+                Ok(objects) => fetched.extend(objects),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&fetched_dir);
+                    return Err(Failure::from(e));
+                }
+            }
+        }
+    }
     // Streamed records (contact records, agent events) go through the template's Kinesis event
     // sources; everything else is EventBridge events, through its rules.
-    let (record_files, event_files): (Vec<PathBuf>, Vec<PathBuf>) = expand_paths(&args.paths)
+    let (record_files, event_files): (Vec<PathBuf>, Vec<PathBuf>) = expand_paths(&local)
         .into_iter()
         .partition(|p| holds_stream_records(p));
     let replayer = Replayer::new(&rules, &backend.caps, backend.observer(), options);
-    let mut report = replayer.run(read_paths(&event_files)).await;
+    let s3_items = fetched
+        .into_iter()
+        .flat_map(|(uri, path)| read_file_as(path, uri));
+    let mut report = replayer.run(read_paths(&event_files).chain(s3_items)).await;
+    let _ = std::fs::remove_dir_all(&fetched_dir);
     if !record_files.is_empty() {
         replayer
             .run_records(read_records(&record_files), &mut report)
