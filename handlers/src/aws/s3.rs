@@ -338,31 +338,6 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_encoding_keeps_only_unreserved() {
-        assert_eq!(url_encode("a/b c_~.-"), "a%2Fb%20c_~.-");
-        assert_eq!(url_encode("é"), "%C3%A9");
-    }
-
-    #[test]
-    fn shell_quoting() {
-        assert_eq!(shell_quote("s3://b/k.gz"), "s3://b/k.gz");
-        assert_eq!(shell_quote("./a b"), "'./a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-    }
-
-    #[test]
-    fn console_host_follows_the_partition() {
-        assert!(console_url("cn-north-1", "b", "k").starts_with("https://console.amazonaws.cn/"));
-        assert!(console_url("us-gov-west-1", "b", "k")
-            .starts_with("https://console.amazonaws-us-gov.com/"));
-    }
-}
-
 /// Downloads every object under `s3://bucket/prefix` (in key order) into `dir`, streaming each
 /// body to a file, for a replay (the Firehose capture: gzip NDJSON objects). Returns each object's
 /// `s3://` URI with its local file; the file keeps the key's extension so the reader knows the
@@ -429,4 +404,29 @@ pub async fn fetch_prefix(
         out.push((format!("s3://{bucket}/{key}"), path));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_encoding_keeps_only_unreserved() {
+        assert_eq!(url_encode("a/b c_~.-"), "a%2Fb%20c_~.-");
+        assert_eq!(url_encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("s3://b/k.gz"), "s3://b/k.gz");
+        assert_eq!(shell_quote("./a b"), "'./a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn console_host_follows_the_partition() {
+        assert!(console_url("cn-north-1", "b", "k").starts_with("https://console.amazonaws.cn/"));
+        assert!(console_url("us-gov-west-1", "b", "k")
+            .starts_with("https://console.amazonaws-us-gov.com/"));
+    }
 }
