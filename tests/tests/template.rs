@@ -768,8 +768,15 @@ fn analytics_is_conditional_and_the_raw_archive_optional() {
         assert!(doc["Outputs"][out].is_object(), "output {out}");
     }
 
-    let firehoses = resources_of_type(&doc, "AWS::KinesisFirehose::DeliveryStream");
-    assert_eq!(firehoses.len(), 2);
+    let firehoses: Vec<_> = resources_of_type(&doc, "AWS::KinesisFirehose::DeliveryStream")
+        .into_iter()
+        .filter(|(_, f)| f["Properties"]["DeliveryStreamType"] == "KinesisStreamAsSource")
+        .collect();
+    assert_eq!(
+        firehoses.len(),
+        2,
+        "the two raw archives read the analytics streams"
+    );
     for (stream, prefix) in [
         ("ContactRecordStream", "analytics-raw/ctr/"),
         ("AgentEventStream", "analytics-raw/agent-events/"),
@@ -977,5 +984,37 @@ fn the_agent_app_is_authorized_least_privileged_and_associated() {
         "AgentApplicationAssociation",
     ] {
         assert_eq!(res[id]["Condition"], "AgentAppEnabled", "{id}");
+    }
+}
+
+/// The optional Firehose capture (#14): the capture rule's second target, behind its condition,
+/// gzip NDJSON into the archive bucket's `capture/` prefix (what `replay s3://…` reads), with roles
+/// scoped to that stream and prefix.
+#[test]
+fn the_firehose_capture_is_optional_gzip_ndjson_under_capture() {
+    let doc = template_json();
+    let res = &doc["Resources"];
+    let targets = res["ConnectEventCaptureRule"]["Properties"]["Targets"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        targets.len(),
+        2,
+        "log group, and the Firehose behind its condition"
+    );
+    let fh = &res["CaptureDeliveryStream"];
+    assert_eq!(fh["Condition"], "FirehoseCaptureEnabled");
+    let s3 = &fh["Properties"]["ExtendedS3DestinationConfiguration"];
+    assert_eq!(s3["CompressionFormat"], "GZIP");
+    assert!(s3["Prefix"].as_str().unwrap().starts_with("capture/"));
+    assert_eq!(
+        s3["ProcessingConfiguration"]["Processors"][0]["Type"],
+        "AppendDelimiterToRecord"
+    );
+    let put =
+        &res["CaptureDeliveryRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0];
+    assert_eq!(put["Resource"], "CaptureDeliveryStream.Arn");
+    for id in ["CaptureFirehoseRole", "CaptureDeliveryRole"] {
+        assert_eq!(res[id]["Condition"], "FirehoseCaptureEnabled", "{id}");
     }
 }
