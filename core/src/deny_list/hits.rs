@@ -68,6 +68,18 @@ impl HitBacklog {
 
     /// Count every waiting hit, in arrival order; retryable failures stay for the next run.
     pub async fn count_all(&self, service: &DenyListService) -> BacklogRun {
+        self.count_within(service, None).await
+    }
+
+    /// [`HitBacklog::count_all`], starting no new count after `budget`: what is left waits for the
+    /// next run. The Lambda bounds its work after a response so that a long backlog (after an
+    /// outage) cannot run the invocation into its timeout.
+    pub async fn count_within(
+        &self,
+        service: &DenyListService,
+        budget: Option<std::time::Duration>,
+    ) -> BacklogRun {
+        let deadline = budget.map(|b| std::time::Instant::now() + b);
         let hits = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let mut run = BacklogRun {
             dropped: std::mem::take(
@@ -76,7 +88,13 @@ impl HitBacklog {
             ..BacklogRun::default()
         };
         let mut retry = Vec::new();
-        for hit in hits {
+        let mut hits = hits.into_iter();
+        while let Some(hit) = hits.next() {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                retry.push(hit);
+                retry.extend(hits.by_ref());
+                break;
+            }
             match service.count_hit(&hit).await {
                 Ok(counted) => run.counted += usize::from(counted),
                 Err(e) if e.retryable() => {
@@ -228,6 +246,32 @@ mod tests {
         );
         assert!(backlog.is_empty());
         assert_eq!(store.counted.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_leaves_the_rest_for_the_next_run() {
+        let store: &'static Store = Box::leak(Box::default());
+        let service = DenyListService::new(
+            Box::new(store),
+            Box::new(NoContacts),
+            DenyListConfig::default(),
+        );
+        let backlog = HitBacklog::default();
+        for i in 0..5 {
+            backlog.push(hit(&format!("c{i}")));
+        }
+        let run = backlog
+            .count_within(&service, Some(std::time::Duration::ZERO))
+            .await;
+        assert_eq!(
+            run,
+            BacklogRun {
+                counted: 0,
+                waiting: 5,
+                dropped: 0
+            }
+        );
+        assert_eq!(backlog.count_all(&service).await.counted, 5);
     }
 
     #[tokio::test]

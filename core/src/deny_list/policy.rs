@@ -49,7 +49,8 @@ pub struct DenyListConfig {
     /// The longest the contact-flow function takes to answer (`DENYLIST_FLOW_BUDGET_MS`, default
     /// 3 s): the lookup runs inside it (the hit is counted after the answer). A lookup that does not
     /// finish in time is answered with [`DenyListConfig::on_failure`], well inside the Lambda
-    /// timeout (5 s) and Connect's 8 s wait, so the flow never takes its Error branch.
+    /// timeout (8 s, which also covers the hit count after the answer) and Connect's 8 s wait, so
+    /// the flow never takes its Error branch.
     pub flow_budget: std::time::Duration,
 }
 
