@@ -100,25 +100,17 @@ impl Analytics {
         Analytics { store }
     }
 
-    /// Ingest one record.
+    /// Ingest one record ([`Analytics::ingest_many`] of one).
     pub async fn ingest(&self, record: &Incoming) -> Result<IngestOutcome, HandlerError> {
-        Ok(match record {
-            Incoming::Ctr(c) => {
-                if self.store.put_ctr(c).await? {
-                    IngestOutcome::CtrStored
-                } else {
-                    IngestOutcome::CtrStale
-                }
-            }
-            Incoming::AgentEvent(e) if e.event_type == "HEART_BEAT" => IngestOutcome::Heartbeat,
-            Incoming::AgentEvent(e) => {
-                if self.store.put_agent_event(e).await? {
-                    IngestOutcome::AgentEventStored
-                } else {
-                    IngestOutcome::AgentEventDuplicate
-                }
-            }
-        })
+        self.ingest_many(std::slice::from_ref(record))
+            .await
+            .pop()
+            .unwrap_or_else(|| {
+                Err(HandlerError::Port(PortError::Unavailable {
+                    service: "analytics store",
+                    message: "no result for the record".into(),
+                }))
+            })
     }
 
     /// Ingest many records, one result per record in order (one store round trip on OpenSearch).

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use ::opensearch::indices::IndicesPutIndexTemplateParts;
-use ::opensearch::params::{OpType, VersionType};
-use ::opensearch::{BulkOperation, BulkOperations, BulkParts, IndexParts, OpenSearch, SearchParts};
+use ::opensearch::params::VersionType;
+use ::opensearch::{BulkOperation, BulkOperations, BulkParts, OpenSearch, SearchParts};
 
 use super::opensearch::{
     error_type, expect_success, read, rejected, response_error, template_for, transport_error,
@@ -166,6 +166,16 @@ fn agent_state(event: &AgentEvent, at: DateTime<Utc>) -> Value {
     })
 }
 
+/// The result of a [`AnalyticsStore::put_many`] of one record.
+fn only(mut results: Vec<Result<bool, PortError>>) -> Result<bool, PortError> {
+    results.pop().unwrap_or_else(|| {
+        Err(PortError::Unavailable {
+            service: "opensearch",
+            message: "_bulk: no result for the record".into(),
+        })
+    })
+}
+
 /// The agent id: the last segment of its ARN (`…/agent/<id>`).
 fn agent_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
@@ -173,72 +183,13 @@ fn agent_id(arn: &str) -> &str {
 
 #[async_trait]
 impl AnalyticsStore for OpenSearchAnalytics {
+    // One write path: a single record is a `_bulk` of one.
     async fn put_ctr(&self, ctr: &ContactRecord) -> Result<bool, PortError> {
-        let at = ctr.attributed_at().ok_or_else(|| {
-            rejected(format!(
-                "contact record {}: no DisconnectTimestamp, InitiationTimestamp or LastUpdateTimestamp to date it",
-                ctr.contact_id
-            ))
-        })?;
-        self.ensure_ready().await?;
-        let index = daily(&self.indices.ctr_prefix, at);
-        let context = format!("PUT {index}/_doc/{}", ctr.contact_id);
-        let response = self
-            .client
-            .index(IndexParts::IndexId(&index, &ctr.contact_id))
-            .version(ctr.version())
-            .version_type(VersionType::External)
-            .body(ctr_document(ctr))
-            .send()
-            .await
-            .map_err(|e| transport_error(&context, &e))?;
-        let (status, body) = read(response, &context).await?;
-        match status {
-            200 | 201 => Ok(true),
-            409 if error_type(&body) == VERSION_CONFLICT => Ok(false),
-            _ => Err(response_error(&context, status, &body)),
-        }
+        only(self.put_many(&[&Incoming::Ctr(ctr.clone())]).await)
     }
 
     async fn put_agent_event(&self, event: &AgentEvent) -> Result<bool, PortError> {
-        let at = event.event_timestamp.ok_or_else(|| {
-            rejected(format!("agent event {}: no EventTimestamp", event.event_id))
-        })?;
-        self.ensure_ready().await?;
-        let index = daily(&self.indices.agent_event_prefix, at);
-        let context = format!("PUT {index}/_create/{}", event.event_id);
-        let response = self
-            .client
-            .index(IndexParts::IndexId(&index, &event.event_id))
-            .op_type(OpType::Create)
-            .body(&event.raw)
-            .send()
-            .await
-            .map_err(|e| transport_error(&context, &e))?;
-        let (status, body) = read(response, &context).await?;
-        let stored = match status {
-            200 | 201 => true,
-            409 if error_type(&body) == VERSION_CONFLICT => false,
-            _ => return Err(response_error(&context, status, &body)),
-        };
-        // The agent's current state: the latest event wins whatever the delivery order.
-        let id = agent_id(&event.agent_arn);
-        let context = format!("PUT {}/_doc/{id}", self.agent_state);
-        let response = self
-            .client
-            .index(IndexParts::IndexId(&self.agent_state, id))
-            .version(at.timestamp_millis())
-            .version_type(VersionType::External)
-            .body(agent_state(event, at))
-            .send()
-            .await
-            .map_err(|e| transport_error(&context, &e))?;
-        let (status, body) = read(response, &context).await?;
-        match status {
-            200 | 201 => Ok(stored),
-            409 if error_type(&body) == VERSION_CONFLICT => Ok(stored),
-            _ => Err(response_error(&context, status, &body)),
-        }
+        only(self.put_many(&[&Incoming::AgentEvent(event.clone())]).await)
     }
 
     async fn put_many(&self, records: &[&Incoming]) -> Vec<Result<bool, PortError>> {
