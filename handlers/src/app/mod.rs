@@ -7,7 +7,6 @@ pub mod jwt;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes_body::{full, Body};
 use connect_events_core::deny_list::agent_app::{AgentIdentity, ApiRequest};
 use connect_events_core::deny_list::DenyListService;
 use http_body_util::BodyExt;
@@ -56,15 +55,20 @@ pub fn security_headers(config: &AppConfig) -> Vec<(&'static str, String)> {
     ]
 }
 
-mod bytes_body {
-    pub type Body = http_body_util::Full<hyper::body::Bytes>;
-    pub fn full(bytes: impl Into<hyper::body::Bytes>) -> Body {
-        http_body_util::Full::new(bytes.into())
+type Body = http_body_util::Full<hyper::body::Bytes>;
+
+/// The answer to a request outside `/api/`: the page, or 404. Status, content type, body.
+pub fn static_route(method: &str, path: &str) -> (u16, &'static str, &'static [u8]) {
+    match (method, path) {
+        ("GET" | "HEAD", "/" | "/index.html" | "/app/" | "/app/index.html") => {
+            (200, "text/html; charset=utf-8", PAGE.as_bytes())
+        }
+        _ => (404, "text/plain; charset=utf-8", b"not found"),
     }
 }
 
 fn respond(config: &AppConfig, status: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(full(body));
+    let mut response = Response::new(Body::new(body.into()));
     *response.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use chrono::Utc;
 use connect_events_core::deny_list::agent_app::{AgentIdentity, ApiRequest};
 use connect_events_core::deny_list::DenyListService;
-use connect_events_handlers::app::{security_headers, AppConfig, PAGE};
+use connect_events_handlers::app::{security_headers, static_route, AppConfig};
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{emit_metrics, init_tracing};
 use lambda_runtime::{service_fn, tracing, LambdaEvent};
@@ -39,12 +39,13 @@ async fn handle(
         .unwrap_or("GET");
     let path = e.get("rawPath").and_then(Value::as_str).unwrap_or("/");
     if !path.starts_with("/api/") {
-        return Ok(match (method, path) {
-            ("GET" | "HEAD", "/" | "/index.html" | "/app/" | "/app/index.html") => {
-                answer(config, 200, "text/html; charset=utf-8", PAGE.to_string())
-            }
-            _ => answer(config, 404, "text/plain; charset=utf-8", "not found".into()),
-        });
+        let (status, content_type, body) = static_route(method, path);
+        return Ok(answer(
+            config,
+            status,
+            content_type,
+            String::from_utf8_lossy(body).into_owned(),
+        ));
     }
     let raw = e.get("body").and_then(Value::as_str).unwrap_or_default();
     let body = if e.get("isBase64Encoded") == Some(&Value::Bool(true)) {
