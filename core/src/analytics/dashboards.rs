@@ -46,7 +46,7 @@ pub fn dashboard_id() -> String {
 /// A metric's request as the dashboard sends it: its query with the time picker and the
 /// dashboard's context clauses.
 pub fn dashboard_request(metric: Metric, tz: Tz) -> Value {
-    let mut body = body_for(metric, &Range::TimePicker, tz);
+    let mut body = body_for(metric, &Range::TimePicker(tz));
     let query = &mut body["query"]["bool"];
     for (clause, placeholder) in [
         ("must", CONTEXT_MUST),

@@ -135,11 +135,12 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 /// The time range of a query: a report's window, or the dashboard's time picker (OpenSearch
-/// Dashboards' Vega placeholder `{"%timefilter%": true}`, replaced by the picked range).
+/// Dashboards' Vega placeholder `{"%timefilter%": true}`, replaced by the picked range), with the
+/// time zone of its days.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Range {
     Window(Window),
-    TimePicker,
+    TimePicker(Tz),
 }
 
 /// Placeholder OpenSearch Dashboards replaces by the picked time range in a Vega query.
@@ -149,15 +150,15 @@ impl Range {
     fn on(&self, field: &str) -> Value {
         let bounds = match self {
             Range::Window(w) => json!({ "gte": rfc3339(w.from), "lt": rfc3339(w.to) }),
-            Range::TimePicker => json!({ TIMEFILTER: true }),
+            Range::TimePicker(_) => json!({ TIMEFILTER: true }),
         };
         json!({ "range": { field: bounds } })
     }
 
-    fn tz(&self) -> Option<Tz> {
+    fn tz(&self) -> Tz {
         match self {
-            Range::Window(w) => Some(w.tz),
-            Range::TimePicker => None,
+            Range::Window(w) => w.tz,
+            Range::TimePicker(tz) => *tz,
         }
     }
 }
@@ -188,9 +189,9 @@ pub fn online_agent_events_query(range: &Range) -> Value {
 }
 
 /// The query (a `bool` over the metric's documents) and its aggregation, if any; days of
-/// `calls_per_day` in `tz` (a window's own zone wins).
-pub fn metric_parts(metric: Metric, range: &Range, tz: Tz) -> (Value, Option<Value>) {
-    let tz = range.tz().unwrap_or(tz);
+/// `calls_per_day` in the range's time zone.
+pub fn metric_parts(metric: Metric, range: &Range) -> (Value, Option<Value>) {
+    let tz = range.tz();
     let voice = voice_contacts_filter(range);
     let not_outbound = json!([{ "term": { "InitiationMethod": "OUTBOUND" } }]);
     let average = |field: &str| {
@@ -240,12 +241,12 @@ pub fn metric_parts(metric: Metric, range: &Range, tz: Tz) -> (Value, Option<Val
 
 /// The `_search` body of a metric: no hits, the exact total, the aggregation as `value`.
 pub fn search_body(metric: Metric, window: &Window) -> Value {
-    body_for(metric, &Range::Window(*window), window.tz)
+    body_for(metric, &Range::Window(*window))
 }
 
 /// [`search_body`] over any [`Range`].
-pub fn body_for(metric: Metric, range: &Range, tz: Tz) -> Value {
-    let (query, agg) = metric_parts(metric, range, tz);
+pub fn body_for(metric: Metric, range: &Range) -> Value {
+    let (query, agg) = metric_parts(metric, range);
     let mut body = json!({ "size": 0, "track_total_hits": true, "query": query });
     if let Some(agg) = agg {
         body["aggs"] = json!({ "value": agg });
