@@ -9,6 +9,7 @@
 //! Counting is idempotent per contact id, so a hit tried twice (a retry that did reach the table)
 //! still counts once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -42,7 +43,7 @@ pub struct BacklogRun {
 #[derive(Debug, Default)]
 pub struct HitBacklog {
     pending: Mutex<Vec<PendingHit>>,
-    overflowed: Mutex<usize>,
+    overflowed: AtomicUsize,
 }
 
 impl HitBacklog {
@@ -52,7 +53,7 @@ impl HitBacklog {
         if pending.len() >= MAX_BACKLOG {
             let oldest = pending.remove(0);
             tracing::error!(number = %oldest.number.masked(), contact_id = %oldest.contact_id, "deny-list hit backlog full: oldest hit dropped uncounted");
-            *self.overflowed.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
         }
         pending.push(hit);
     }
@@ -82,9 +83,7 @@ impl HitBacklog {
         let deadline = budget.map(|b| std::time::Instant::now() + b);
         let hits = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let mut run = BacklogRun {
-            dropped: std::mem::take(
-                &mut *self.overflowed.lock().unwrap_or_else(|p| p.into_inner()),
-            ),
+            dropped: self.overflowed.swap(0, Ordering::Relaxed),
             ..BacklogRun::default()
         };
         let mut retry = Vec::new();

@@ -125,6 +125,10 @@ impl StateDir {
     pub fn contacts(&self) -> PathBuf {
         self.0.join("connect").join("contacts")
     }
+    /// DescribeUser answers (`<id>.json`) of the local Connect users.
+    pub fn users(&self) -> PathBuf {
+        self.0.join("connect").join("users")
+    }
     pub fn index(&self, name: &str) -> PathBuf {
         self.0.join("opensearch").join(name)
     }

@@ -233,6 +233,7 @@ pub struct SharedModel {
     inner: Arc<Mutex<ContactCenterModel>>,
     path: PathBuf,
     contacts_dir: PathBuf,
+    users_dir: PathBuf,
 }
 
 impl SharedModel {
@@ -250,6 +251,7 @@ impl SharedModel {
             inner: Arc::new(Mutex::new(model)),
             path,
             contacts_dir: state.contacts(),
+            users_dir: state.users(),
         })
     }
 
@@ -400,12 +402,10 @@ impl ContactControl for LocalContacts {
         if crate::event::unsafe_id_reason(user_id).is_some() {
             return Ok(None);
         }
-        let dir = self.0.contacts_dir.parent().map(|p| p.join("users"));
-        let Some(path) = dir.map(|d| d.join(format!("{user_id}.json"))) else {
-            return Ok(None);
-        };
-        Ok(read_json(&path)?
-            .and_then(|v| v.pointer("/User/Username")?.as_str().map(str::to_string)))
+        Ok(
+            read_json(&self.0.users_dir.join(format!("{user_id}.json")))?
+                .and_then(|v| v.pointer("/User/Username")?.as_str().map(str::to_string)),
+        )
     }
 
     async fn stop(&self, instance_id: &str, contact_id: &str) -> Result<StopOutcome, PortError> {
