@@ -395,18 +395,18 @@ impl<'a> Replayer<'a> {
                 }
                 *report.rules.entry(source.name.clone()).or_insert(0) += carried.len();
                 let analytics = match (source.handler, self.caps.analytics.as_ref()) {
-                    (Some(HandlerKind::AnalyticsIndexer), Some(a)) => a,
-                    (handler, analytics) => {
-                        let reason = match (handler, analytics) {
-                            (Some(HandlerKind::AnalyticsIndexer), None) => {
-                                "the analytics store is not configured (OPENSEARCH_ENDPOINT)"
-                                    .to_string()
-                            }
-                            _ => format!(
-                                "{} reads the stream, and is not the analytics indexer",
-                                source.function
-                            ),
-                        };
+                    (Some(HandlerKind::AnalyticsIndexer), Some(a)) => Ok(a),
+                    (Some(HandlerKind::AnalyticsIndexer), None) => Err(
+                        "the analytics store is not configured (OPENSEARCH_ENDPOINT)".to_string(),
+                    ),
+                    _ => Err(format!(
+                        "{} reads the stream, and is not the analytics indexer",
+                        source.function
+                    )),
+                };
+                let analytics = match analytics {
+                    Ok(a) => a,
+                    Err(reason) => {
                         for (location, _) in carried {
                             report.errors.push(ReportError {
                                 source: location.clone(),
