@@ -44,7 +44,23 @@ pub struct Endpoints {
     pub connect: String,
 }
 
+/// Static credentials and Region for a CLI process on the local servers (the Lambda emulator sets the
+/// same for Lambda processes).
+pub const CLI_CREDENTIALS: [(&str, &str); 4] = [
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
 impl Endpoints {
+    /// [`Endpoints::env`] with [`CLI_CREDENTIALS`], then `extra`: a CLI process on the local servers.
+    pub fn cli_env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = self.env(&CLI_CREDENTIALS);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+
     /// The local servers (started on first use): moto, osmem-server and `connect`, or for Connect
     /// [`REFUSED_ENDPOINT`] when there is no fake.
     pub async fn local(connect: Option<&ConnectFake>) -> Endpoints {

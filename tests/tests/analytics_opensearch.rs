@@ -278,13 +278,10 @@ async fn the_cli_reports_the_same_metrics_on_both_backends() {
             &format!("{base}-agent-state"),
         ),
         ("QUEUE_DEPTH_INDEX", &format!("{base}-queue-depth")),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
     ]
     .iter()
+    .chain(connect_events_tests::seed::CLI_CREDENTIALS.iter())
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let cli = |args: &[&str], aws: bool| {

@@ -117,12 +117,7 @@ async fn exported_capture_replays_like_the_original_archive() {
         .current_dir(workspace_root())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(endpoints.env(&[
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ]))
+        .envs(endpoints.cli_env(&[]))
         .output()
         .expect("events export");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -221,12 +216,7 @@ async fn replay_reads_the_firehose_capture_from_s3() {
         .arg(&b)
         .arg(format!("s3://{bucket}/capture/"))
         .current_dir(workspace_root())
-        .envs(endpoints.env(&[
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ]))
+        .envs(endpoints.cli_env(&[]))
         .output()
         .expect("replay s3");
     assert_eq!(

@@ -106,10 +106,6 @@ fn replay(world: &World, endpoints: &Endpoints, log_group: &str, archive: &Path)
         ("ARCHIVE_BUCKET", world.bucket.as_str()),
         ("FLOW_LOG_GROUP", log_group),
         ("FLOW_LOGS_SETTLE_POLLS", "1"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
         ("RUST_LOG", "warn"),
     ];
     let out = Command::new(target_bin("connect-events"))
@@ -125,7 +121,7 @@ fn replay(world: &World, endpoints: &Endpoints, log_group: &str, archive: &Path)
         .current_dir(workspace_root())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(endpoints.env(&extra))
+        .envs(endpoints.cli_env(&extra))
         .output()
         .expect("run connect-events replay");
     let stdout = String::from_utf8_lossy(&out.stdout);

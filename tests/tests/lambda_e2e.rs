@@ -804,13 +804,7 @@ async fn spoofed_caller_ids_are_listed_by_the_cli_on_both_backends_and_blocked_b
     let table = deny_table(moto, &[]).await;
     let endpoints = Endpoints::local(None).await;
     let state = std::env::temp_dir().join(unique("spoofed-local"));
-    let aws_env = endpoints.env(&[
-        ("DENYLIST_TABLE", table.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ]);
+    let aws_env = endpoints.cli_env(&[("DENYLIST_TABLE", table.as_str())]);
     let cli = |args: &[&str], aws: bool| {
         let mut cmd = std::process::Command::new(target_bin("connect-events"));
         cmd.args(args);
