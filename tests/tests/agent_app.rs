@@ -193,8 +193,16 @@ fn the_app_server_verifies_agents_and_flags_only_their_callers() {
     let mut server = Server { child, url };
     let url = server.url.clone();
 
-    // The page: a strict CSP that lets only the instance frame it.
+    // The page: a strict CSP that lets only the instance frame it. `/` sends the browser to the
+    // app's address (its files are relative to it), with the same headers.
     let (status, head, _) = http(&url, "GET", "/", None, None);
+    assert_eq!(status, 302);
+    assert!(head.contains("location: /app/"), "{head}");
+    assert!(
+        head.contains(&format!("frame-ancestors {ORIGIN}")),
+        "{head}"
+    );
+    let (status, head, _) = http(&url, "GET", "/app/", None, None);
     assert_eq!(status, 200);
     assert!(
         head.contains(&format!("frame-ancestors {ORIGIN}")),
@@ -322,7 +330,8 @@ fn the_app_server_verifies_agents_and_flags_only_their_callers() {
 /// The `agent-app` Lambda under the Runtime API emulator, with DynamoDB on moto and the Connect
 /// fake (DescribeContact, DescribeUser): an HTTP API payload-2.0 event whose JWT claims name the
 /// contact's agent flags the caller (201, then 200), without claims it is 401, another agent 403;
-/// the page carries the CSP.
+/// the page and its files come from the packaged front end (`APP_ASSETS_DIR`) with the CSP, and
+/// the page's configuration names the issuer and client.
 #[tokio::test]
 async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
     use connect_events_core::deny_list::DenyStore;
@@ -343,10 +352,19 @@ async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
     fake.add_user(INSTANCE, "u-a", "agent-a");
     fake.add_user(INSTANCE, "u-b", "agent-b");
     let endpoints = Endpoints::local(Some(&fake)).await;
+    // The front end packaged beside the function (what infra/agent-app/Makefile puts in web/).
+    let web = std::env::temp_dir().join(unique("agent-app-web"));
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<script src=app.js></script>").unwrap();
+    std::fs::write(web.join("app.js"), "console.log('app')").unwrap();
+    let web = web.display().to_string();
     let env = endpoints.env(&[
         ("DENYLIST_TABLE", table.as_str()),
         ("CONNECT_INSTANCE_ID", INSTANCE),
         ("APP_FRAME_ANCESTORS", ORIGIN),
+        ("APP_ASSETS_DIR", web.as_str()),
+        ("APP_JWT_ISSUER", ISSUER),
+        ("APP_JWT_AUDIENCE", AUDIENCE),
     ]);
     let lambda = LambdaProcess::spawn(&target_bin("agent-app"), "agent-app", &env);
     let request = |method: &str, path: &str, body: Option<Value>, user: Option<&str>| {
@@ -367,11 +385,28 @@ async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
             .invoke(&event, std::time::Duration::from_secs(20))
             .expect_response()
     };
-    let page = request("GET", "/", None, None);
+    let page = request("GET", "/app/", None, None);
     assert_eq!(page["statusCode"], 200);
     let csp = page["headers"]["content-security-policy"].as_str().unwrap();
     assert!(csp.contains(&format!("frame-ancestors {ORIGIN}")), "{csp}");
     assert!(page["headers"].get("x-frame-options").is_none());
+    assert_eq!(page["body"], "<script src=app.js></script>");
+    let script = request("GET", "/app/app.js", None, None);
+    assert_eq!(
+        (&script["statusCode"], &script["headers"]["content-type"]),
+        (&json!(200), &json!("text/javascript; charset=utf-8"))
+    );
+    let page_config = request("GET", "/app/config.json", None, None);
+    let page_config: Value = serde_json::from_str(page_config["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        page_config,
+        json!({"issuer": ISSUER, "clientId": AUDIENCE, "scope": "openid"})
+    );
+    let root = request("GET", "/", None, None);
+    assert_eq!(
+        (&root["statusCode"], &root["headers"]["location"]),
+        (&json!(302), &json!("/app/"))
+    );
 
     let flag = json!({"contactId": "c-lambda", "reason": "abusive", "number": "+19995550100"});
     assert_eq!(

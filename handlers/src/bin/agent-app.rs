@@ -1,14 +1,17 @@
 //! Lambda: the agent-workspace app behind an API Gateway HTTP API (payload format 2.0). The API
 //! routes carry the HTTP API's JWT authorizer, which verified the token before this runs: the
 //! agent is the configured claim (`APP_USERNAME_CLAIM`, default `username`) of
-//! `requestContext.authorizer.jwt.claims`. The page route has no authorizer. Every answer carries
-//! the app's security headers (`APP_FRAME_ANCESTORS`, `APP_CONNECT_SRC`); the API is
+//! `requestContext.authorizer.jwt.claims`. The page routes (`/app/*`) have no authorizer: the
+//! built front end from `APP_ASSETS_DIR` (default `$LAMBDA_TASK_ROOT/web`, where the template's
+//! build puts it), read once at init. Every answer carries the app's security headers
+//! (`APP_FRAME_ANCESTORS`, `APP_CONNECT_SRC`, the issuer's origin); the API is
 //! `core::deny_list::agent_app`, the same code `connect-events app serve` runs.
 
 use base64::Engine as _;
 use chrono::Utc;
 use connect_events_core::deny_list::agent_app::{AgentIdentity, ApiRequest};
 use connect_events_core::deny_list::DenyListService;
+use connect_events_handlers::app::assets::Assets;
 use connect_events_handlers::app::{security_headers, static_route, AppConfig};
 use connect_events_handlers::aws::{self, config};
 use connect_events_handlers::lambda::{emit_metrics, init_tracing};
@@ -26,9 +29,26 @@ fn answer(config: &AppConfig, status: u16, content_type: &str, body: String) -> 
     json!({ "statusCode": status, "headers": headers, "body": body, "isBase64Encoded": false })
 }
 
+/// The front end packaged with the function; a missing `APP_ASSETS_DIR` is an init error, a
+/// package without `web/` serves the placeholder page (and says so at init).
+fn assets() -> Result<Assets, String> {
+    if let Some(dir) = std::env::var_os("APP_ASSETS_DIR").filter(|d| !d.is_empty()) {
+        return Assets::load(std::path::Path::new(&dir))
+            .map_err(|e| format!("APP_ASSETS_DIR: {e}"));
+    }
+    let packaged =
+        std::path::Path::new(&std::env::var_os("LAMBDA_TASK_ROOT").unwrap_or_default()).join("web");
+    if packaged.join("index.html").is_file() {
+        return Assets::load(&packaged);
+    }
+    tracing::warn!(dir = %packaged.display(), "agent app: no front end packaged; serving a placeholder page");
+    Ok(Assets::placeholder())
+}
+
 async fn handle(
     service: &DenyListService,
     config: &AppConfig,
+    assets: &Assets,
     claim: &str,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
@@ -39,13 +59,17 @@ async fn handle(
         .unwrap_or("GET");
     let path = e.get("rawPath").and_then(Value::as_str).unwrap_or("/");
     if !path.starts_with("/api/") {
-        let (status, content_type, body) = static_route(method, path);
-        return Ok(answer(
+        let page = static_route(config, assets, method, path);
+        let mut response = answer(
             config,
-            status,
-            content_type,
-            String::from_utf8_lossy(body).into_owned(),
-        ));
+            page.status,
+            page.content_type,
+            String::from_utf8_lossy(&page.body).into_owned(),
+        );
+        if let Some(location) = page.location {
+            response["headers"]["location"] = json!(location);
+        }
+        return Ok(response);
     }
     let raw = e.get("body").and_then(Value::as_str).unwrap_or_default();
     let body = if e.get("isBase64Encoded") == Some(&Value::Bool(true)) {
@@ -98,13 +122,6 @@ async fn handle(
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = connect_events_handlers::lambda::settings_or_init_error().await?;
-    let list = |name: &str| -> Vec<String> {
-        std::env::var(name)
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    };
     let Some(instance_id) = settings.queue_depth.default_instance_id.clone() else {
         return Err(connect_events_handlers::lambda::init_error(
             connect_events_core::HandlerError::Config(
@@ -113,18 +130,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )
         .await);
     };
-    let config = AppConfig {
-        instance_id,
-        frame_ancestors: list("APP_FRAME_ANCESTORS"),
-        connect_src: list("APP_CONNECT_SRC"),
+    let config = AppConfig::from_env(instance_id);
+    let assets = match assets() {
+        Ok(assets) => assets,
+        Err(e) => {
+            return Err(connect_events_handlers::lambda::init_error(
+                connect_events_core::HandlerError::Config(e),
+            )
+            .await)
+        }
     };
     let claim = std::env::var("APP_USERNAME_CLAIM").unwrap_or_else(|_| "username".into());
     // Contact flows are not waiting here, but agents are: interactive timeouts.
     let sdk = config::load(config::CallProfile::INTERACTIVE).await;
     let service = aws::deny_list_service(&sdk, &settings);
-    let (service, config, claim) = (&service, &config, claim.as_str());
+    let (service, config, assets, claim) = (&service, &config, &assets, claim.as_str());
     lambda_runtime::run(service_fn(move |event| {
-        handle(service, config, claim, event)
+        handle(service, config, assets, claim, event)
     }))
     .await
 }

@@ -6,16 +6,18 @@
 //! Environment: `APP_JWKS_FILE`, `APP_JWT_ISSUER`, `APP_JWT_AUDIENCE` (required),
 //! `APP_USERNAME_CLAIM` (default `username`), `APP_FRAME_ANCESTORS` (space-separated origins allowed
 //! to frame the app, e.g. `https://example.my.connect.aws`), `APP_CONNECT_SRC` (extra origins the page
-//! may call, e.g. the identity provider), `CONNECT_INSTANCE_ID` (required).
+//! may call, e.g. the identity provider's token endpoint), `APP_OIDC_CLIENT_ID` (default the
+//! audience), `APP_OIDC_SCOPE` (default `openid`), `CONNECT_INSTANCE_ID` (required).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Subcommand;
 
 use super::{settings, BackendArgs, CliResult, Failure};
-use crate::app::{jwt::Verifier, serve, AppConfig};
+use crate::app::{assets::Assets, jwt::Verifier, serve, AppConfig};
 use crate::backend::Backend;
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +27,10 @@ pub enum AppCommand {
         /// Address to listen on (a loopback address unless you mean otherwise).
         #[arg(long, default_value = "127.0.0.1:8787")]
         addr: String,
+        /// The built front end (`npm --prefix handlers/web run build`); default `APP_ASSETS_DIR`,
+        /// then `handlers/web/dist` when it exists, else a page that says how to build it.
+        #[arg(long)]
+        assets: Option<PathBuf>,
         #[command(flatten)]
         backend: BackendArgs,
     },
@@ -37,16 +43,30 @@ fn required(name: &str) -> Result<String, Failure> {
         .ok_or_else(|| Failure::usage(format!("{name} is not set")))
 }
 
-fn list(name: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+/// Where the front end was built, in this checkout.
+const BUILT_HERE: &str = "handlers/web/dist";
+
+fn assets(dir: Option<PathBuf>) -> Result<Assets, Failure> {
+    match dir.or_else(|| std::env::var_os("APP_ASSETS_DIR").map(PathBuf::from)) {
+        Some(dir) => Assets::load(&dir).map_err(|e| Failure::usage(format!("--assets: {e}"))),
+        None if Path::new(BUILT_HERE).join("index.html").is_file() => {
+            Assets::load(Path::new(BUILT_HERE)).map_err(Failure::usage)
+        }
+        None => {
+            eprintln!(
+                "connect-events: no front end built ({BUILT_HERE}): serving the API and a placeholder page"
+            );
+            Ok(Assets::placeholder())
+        }
+    }
 }
 
 pub async fn run(cmd: AppCommand) -> CliResult {
-    let AppCommand::Serve { addr, backend } = cmd;
+    let AppCommand::Serve {
+        addr,
+        assets: assets_dir,
+        backend,
+    } = cmd;
     crate::lambda::init_tracing_to(std::io::stderr);
     let settings = settings()?;
     let jwks_path = required("APP_JWKS_FILE")?;
@@ -62,11 +82,8 @@ pub async fn run(cmd: AppCommand) -> CliResult {
         &claim,
     )
     .map_err(|e| Failure::usage(format!("APP_JWKS_FILE={jwks_path}: {e}")))?;
-    let config = AppConfig {
-        instance_id: required("CONNECT_INSTANCE_ID")?,
-        frame_ancestors: list("APP_FRAME_ANCESTORS"),
-        connect_src: list("APP_CONNECT_SRC"),
-    };
+    let config = AppConfig::from_env(required("CONNECT_INSTANCE_ID")?);
+    let assets = assets(assets_dir)?;
     let b = Backend::build(backend.backend, backend.state_dir, &settings, Vec::new()).await?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -90,6 +107,7 @@ pub async fn run(cmd: AppCommand) -> CliResult {
         Arc::new(caps.deny_list),
         Arc::new(verifier),
         Arc::new(config),
+        Arc::new(assets),
         save,
     )
     .await
