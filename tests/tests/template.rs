@@ -955,6 +955,24 @@ fn the_agent_app_is_authorized_least_privileged_and_associated() {
             .starts_with("/api/");
         assert_eq!(none, !api_route, "{name}: only the page is open");
     }
+    // Built with its front end: the Makefile at ContextPath has the function's target.
+    let meta = &res["AgentAppFunction"]["Metadata"];
+    assert_eq!(meta["BuildMethod"], "makefile");
+    let makefile = connect_events_tests::workspace_root()
+        .join("infra")
+        .join(meta["ContextPath"].as_str().unwrap())
+        .join("Makefile");
+    let makefile = std::fs::read_to_string(&makefile).unwrap();
+    assert!(makefile.contains("build-AgentAppFunction:"), "{makefile}");
+    assert!(makefile.contains("$(ARTIFACTS_DIR)/web"), "{makefile}");
+    let pages: Vec<_> = f["Events"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|e| e["Properties"]["Path"].as_str())
+        .filter(|p| p.starts_with("/app/"))
+        .collect();
+    assert_eq!(pages.len(), 2, "the page and its files: {pages:?}");
     // Tags are stripped: `!Ref ConnectInstanceOrigin` reads as its operand.
     assert_eq!(
         f["Environment"]["Variables"]["APP_FRAME_ANCESTORS"],
