@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need (a git-ignored Python venv with pinned moto,
-# osmem-server, cfn-lint and aws-sam-cli), builds the binaries the end-to-end tests run, runs every
-# workspace test, then validates the SAM template. Safe to re-run; a fresh machine needs only Rust
-# and Python 3 with network access to crates.io and PyPI.
+# osmem-server, cfn-lint and aws-sam-cli; Debian's chromium and Node.js when missing; the pinned npm
+# packages of the agent-workspace app and of its browser test), builds the binaries the end-to-end
+# tests run, runs every workspace test and the browser test, then validates the SAM template. Safe to
+# re-run; a fresh Debian machine needs Rust and Python 3 with network access to crates.io, PyPI,
+# npm and Debian's packages (apt-get runs as root, or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +27,29 @@ ensure_venv "$VENV" "$PINS"
 ensure_venv "$SAM_VENV" "$SAM_PINS"
 export CONNECT_EVENTS_VENV="$VENV"
 
+# The browser test drives Debian's chromium (never a downloaded browser) with playwright-core.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> apt-get install ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" fonts-liberation >/dev/null
+fi
+echo "==> agent-workspace app: npm ci, type check, build (handlers/web/dist)"
+npm --prefix handlers/web ci --no-audit --no-fund --loglevel=error
+npm --prefix handlers/web run --silent check
+npm --prefix handlers/web run --silent build
+npm --prefix tests/browser ci --no-audit --no-fund --loglevel=error
+
 echo "==> cargo build --workspace --bins (the end-to-end tests run these binaries)"
 cargo build --workspace --bins --locked
 echo "==> cargo test --workspace"
 rm -f "${CARGO_TARGET_DIR:-target}"/fault-suite-*.txt
 cargo test --workspace --locked
+echo "==> the agent-workspace app in headless Chromium (tests/browser)"
+node --test tests/browser/agent_app.test.mjs
 echo "==> faults injected by the fault suite (tests/tests/fault_suite.rs)"
 cat "${CARGO_TARGET_DIR:-target}"/fault-suite-*.txt
 echo "==> cfn-lint infra/template.yaml"
