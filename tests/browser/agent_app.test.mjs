@@ -3,7 +3,7 @@
 // fake workspace on http://localhost frames it and speaks the SDK's host protocol; a fake OpenID
 // provider signs agents in through the app's popup (code + PKCE). Cases: the handshake, the happy
 // path (number from the contact, shown masked, a number added to the request body ignored), a
-// double click, another agent's contact (403), a lost and an expired token (401, then sign in
+// double click, a failing deny list (503, connection reset, then a retry), another agent's contact (403), a lost and an expired token (401, then sign in
 // again), a chat, and a page on an origin the CSP does not allow, which cannot frame the app.
 // Needs `cargo build --bin connect-events` and `npm --prefix handlers/web run build` (tests/run.sh).
 import assert from "node:assert/strict";
@@ -29,7 +29,7 @@ const artifacts = join(targetDir, "browser");
 
 const INSTANCE = "8f2c6d1e-4b7a-4e39-9c5d-2a1f0b3e7d64";
 const CLIENT = "agent-app-client";
-const CALLERS = { "c-1": "+14255550100", "c-2": "+14255550111", "c-3": "+14255550122" };
+const CALLERS = { "c-1": "+14255550100", "c-2": "+14255550111", "c-3": "+14255550122", "c-4": "+14255550144" };
 const TAMPERED = "+19995550100";
 /** The numbers as digits: none may reach the page or the server's logs, however formatted. */
 const DIGITS = [...Object.values(CALLERS), TAMPERED].map((n) => n.slice(2));
@@ -192,6 +192,22 @@ test("a double click flags once", async () => {
   await page.close();
 });
 
+test("when the deny list fails the agent is told to try again, and the retry flags", async () => {
+  const { page, app, api } = await openWorkspace("c-4");
+  await signIn(page, app, "agent-a");
+  await app.locator("#listed").filter({ hasText: "not listed" }).waitFor();
+  await page.route("**/api/deny-list/flags", (route) => route.fulfill({ status: 503, contentType: "application/json", body: '{"error":"unavailable"}' }), { times: 1 });
+  await app.locator("#flag-button").click();
+  await app.locator("#message").filter({ hasText: "HTTP 503" }).waitFor();
+  await page.route("**/api/deny-list/flags", (route) => route.abort("connectionreset"), { times: 1 });
+  await app.locator("#flag-button").click();
+  await app.locator("#message").filter({ hasText: "cannot be reached" }).waitFor();
+  await app.locator("#flag-button").click();
+  await app.locator("#listed").filter({ hasText: /^listed$/ }).waitFor();
+  assert.deepEqual(api.filter((r) => r.method === "POST").map((r) => r.status), [503, 201]);
+  await page.close();
+});
+
 test("another agent's contact is refused (403) and nothing is offered", async () => {
   const { page, app, api } = await openWorkspace("c-3");
   await signIn(page, app, "agent-b");
@@ -258,7 +274,7 @@ test("the deny list holds the flagged callers, added by the agent, and nothing e
   });
   assert.equal(out.status, 0, out.stderr);
   const entries = JSON.parse(out.stdout);
-  assert.deepEqual(entries.map((e) => e.number).sort(), [CALLERS["c-1"], CALLERS["c-2"]]);
+  assert.deepEqual(entries.map((e) => e.number).sort(), [CALLERS["c-1"], CALLERS["c-2"], CALLERS["c-4"]]);
   for (const entry of entries) {
     assert.equal(entry.addedBy, "agent-a");
     assert.equal(entry.source, "agent");
