@@ -4,6 +4,7 @@ pub mod config;
 pub mod connect;
 pub mod dashboards;
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod logs;
 pub mod opensearch;
 pub mod opensearch_analytics;

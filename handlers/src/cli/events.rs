@@ -1,4 +1,6 @@
-//! `connect-events events export`: the captured events of a window as a local replay archive.
+//! `connect-events events export`: the captured events of a window as a local replay archive —
+//! from the capture log group, or (`--archive`) from the EventBridge archive through a replay to
+//! the capture rule alone (`core::capture::archive`).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -6,7 +8,10 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use connect_events_core::capture::{export, ExportSummary};
+use std::time::Duration;
+
+use connect_events_core::capture::archive::{self, Polling, ReplayRequest};
+use connect_events_core::capture::{export, export_replay, ExportSummary};
 
 use super::{CliResult, Failure};
 use crate::backend::BackendKind;
@@ -31,7 +36,34 @@ pub enum EventsCommand {
         /// The capture lives in CloudWatch Logs: only `aws`.
         #[arg(long, value_enum, default_value_t = BackendKind::Aws)]
         backend: BackendKind,
+        /// Export the window from this EventBridge archive (the stack output
+        /// ConnectEventArchiveArn): replay it onto its bus to the capture rule only, wait for the
+        /// replay, then export the copies it delivered, as they were archived.
+        #[arg(long)]
+        archive: Option<String>,
+        /// With --archive: the capture rule (default CAPTURE_RULE_ARN; the stack output
+        /// CaptureRuleArn).
+        #[arg(long, requires = "archive")]
+        capture_rule: Option<String>,
+        /// With --archive: export replay NAME, started earlier, instead of starting one.
+        #[arg(long, requires = "archive")]
+        replay_name: Option<String>,
+        /// With --archive: seconds to let the last deliveries reach the log group after the
+        /// replay completed.
+        #[arg(long, default_value_t = 30)]
+        settle: u64,
+        /// With --archive: minutes to wait for the replay at most (EventBridge replays a window
+        /// minute by minute, in about the window's length).
+        #[arg(long, default_value_t = 240)]
+        wait_minutes: u64,
+        /// With --archive: seconds between DescribeReplay calls.
+        #[arg(long, default_value_t = 10)]
+        poll: u64,
     },
+}
+
+fn env_or(value: Option<String>, name: &str) -> Option<String> {
+    value.or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
 }
 
 pub async fn run(cmd: EventsCommand) -> CliResult {
@@ -41,6 +73,12 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
         end,
         out,
         backend,
+        archive,
+        capture_rule,
+        replay_name,
+        settle,
+        wait_minutes,
+        poll,
     } = cmd;
     if backend != BackendKind::Aws {
         return Err(Failure::usage(
@@ -50,17 +88,19 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
     if end < start {
         return Err(Failure::usage("--end is before --start"));
     }
-    let log_group = log_group
-        .or_else(|| {
-            std::env::var("CAPTURE_LOG_GROUP")
-                .ok()
-                .filter(|g| !g.is_empty())
-        })
-        .ok_or_else(|| {
+    let log_group = env_or(log_group, "CAPTURE_LOG_GROUP").ok_or_else(|| {
+        Failure::usage(
+            "pass --log-group (the stack output CaptureLogGroupName) or set CAPTURE_LOG_GROUP",
+        )
+    })?;
+    let capture_rule = match &archive {
+        Some(_) => Some(env_or(capture_rule, "CAPTURE_RULE_ARN").ok_or_else(|| {
             Failure::usage(
-                "pass --log-group (the stack output CaptureLogGroupName) or set CAPTURE_LOG_GROUP",
+                "--archive needs --capture-rule (the stack output CaptureRuleArn) or CAPTURE_RULE_ARN",
             )
-        })?;
+        })?),
+        None => None,
+    };
     let config = crate::aws::config::load(crate::aws::config::CallProfile::BACKGROUND).await;
     let source = crate::aws::logs::CloudWatchCapture::new(&config);
     let mut writer: Box<dyn Write> = match &out {
@@ -79,7 +119,53 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
             );
         }
     };
-    let summary = export(&source, &log_group, start, end, &mut writer, &mut progress).await?;
+    let summary = match (archive, capture_rule) {
+        (Some(archive_arn), Some(rule)) => {
+            let replays = crate::aws::eventbridge::EventBridgeReplays::new(&config);
+            let asked = Utc::now();
+            let name = match replay_name {
+                Some(name) => name,
+                None => {
+                    let request = ReplayRequest {
+                        name: archive::replay_name(asked),
+                        archive_arn,
+                        start,
+                        end,
+                        rule_arns: vec![rule],
+                    };
+                    archive::start_replay(&replays, &request).await?;
+                    request.name
+                }
+            };
+            eprintln!("replay {name}: replaying {start} .. {end} to the capture rule");
+            let polling = Polling {
+                every: Duration::from_secs(poll.max(1)),
+                at_most: Duration::from_secs(wait_minutes.saturating_mul(60)),
+            };
+            let done = archive::await_replay(&replays, &name, polling, &mut |p| {
+                if tty {
+                    let at = p.last_replayed.map(|t| t.to_rfc3339()).unwrap_or_default();
+                    eprint!("\rreplay {name}: {:?} {at}   ", p.state);
+                }
+            })
+            .await?;
+            if tty {
+                eprintln!();
+            }
+            tokio::time::sleep(Duration::from_secs(settle)).await;
+            let ranges = archive::log_ranges(start, end, done.began.unwrap_or(asked), Utc::now());
+            export_replay(
+                &source,
+                &log_group,
+                &ranges,
+                &name,
+                &mut writer,
+                &mut progress,
+            )
+            .await?
+        }
+        _ => export(&source, &log_group, start, end, &mut writer, &mut progress).await?,
+    };
     drop(writer);
     if tty {
         eprintln!();
@@ -94,8 +180,8 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
         eprintln!("… and {} more", summary.malformed - summary.bad.len());
     }
     eprintln!(
-        "exported {} events ({} read, {} duplicates, {} malformed)",
-        summary.written, summary.read, summary.duplicates, summary.malformed
+        "exported {} events ({} read, {} duplicates, {} left out, {} malformed)",
+        summary.written, summary.read, summary.duplicates, summary.skipped, summary.malformed
     );
     Ok(if summary.malformed == 0 {
         ExitCode::SUCCESS
