@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod connect_fake;
+pub mod eventbridge_fake;
 pub mod fault_proxy;
 pub mod harness;
 pub mod lambda_emulator;

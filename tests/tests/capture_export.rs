@@ -245,3 +245,193 @@ async fn replay_reads_the_firehose_capture_from_s3() {
         );
     }
 }
+
+/// Puts `messages` into `group`/`stream` on moto, stamped `at`.
+async fn put_log_lines(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    at: i64,
+    messages: &[String],
+) {
+    let _ = logs
+        .create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await;
+    let input: Vec<InputLogEvent> = messages
+        .iter()
+        .map(|m| {
+            InputLogEvent::builder()
+                .timestamp(at)
+                .message(m)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(input))
+        .send()
+        .await
+        .expect("PutLogEvents");
+}
+
+fn export_archive(
+    endpoints: &Endpoints,
+    eventbridge: &str,
+    group: &str,
+    archive: &str,
+    rule: &str,
+    window: (&str, &str),
+    out: &Path,
+) -> Output {
+    Command::new(target_bin("connect-events"))
+        .args(["events", "export", "--backend", "aws", "--log-group", group])
+        .args(["--archive", archive, "--capture-rule", rule])
+        .args(["--start", window.0, "--end", window.1])
+        .args(["--settle", "0", "--poll", "1", "--out"])
+        .arg(out)
+        .current_dir(workspace_root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(endpoints.cli_env(&[("AWS_ENDPOINT_URL_EVENTBRIDGE", eventbridge)]))
+        .output()
+        .expect("events export --archive")
+}
+
+/// `events export --archive`: the archive's window is replayed onto the archive's own bus to the
+/// capture rule alone (no other rule gets a copy), and the copies of that replay — not the live
+/// captures, not another replay's copies, each once although delivered twice — are written without
+/// their `replay-name`, byte for byte as archived; replaying the export equals replaying the
+/// archive's events. A replay that fails is an error with EventBridge's reason.
+#[tokio::test]
+async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_alone() {
+    use connect_events_tests::eventbridge_fake::EventBridgeFake;
+
+    let moto = moto().await;
+    let logs = moto.logs().await;
+    let (group, other_group) = (
+        format!("/aws/events/{}", unique("capture")),
+        format!("/aws/events/{}", unique("enforcer")),
+    );
+    for g in [&group, &other_group] {
+        logs.create_log_group()
+            .log_group_name(g)
+            .send()
+            .await
+            .expect("CreateLogGroup");
+    }
+    // The archive holds the live events of the sample archive (not its replayed copy).
+    let lines: Vec<String> = std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("\"replay-name\""))
+        .map(str::to_string)
+        .collect();
+    let dir = temp_dir("export-archive");
+    let original = dir.join("archived.ndjson");
+    std::fs::write(&original, lines.join("\n") + "\n").unwrap();
+    // What the capture group already holds around now: live captures and another replay's copies.
+    let now = chrono::Utc::now().timestamp_millis();
+    put_log_lines(&logs, &group, "live", now - 10_000, &lines[..3]).await;
+    let other_replay: Vec<String> = lines[3..5]
+        .iter()
+        .map(|l| {
+            format!(
+                "{},\"replay-name\":\"an-earlier-replay\"}}",
+                &l[..l.len() - 1]
+            )
+        })
+        .collect();
+    put_log_lines(&logs, &group, "older-replay", now - 5_000, &other_replay).await;
+
+    let fake = EventBridgeFake::start(logs.clone());
+    let archive = fake.add_archive("connect-events", "default", lines.clone());
+    let capture_rule = fake.add_rule("stack-connect-events-capture", "default", &group);
+    let enforcer_rule = fake.add_rule("stack-enforcer", "default", &other_group);
+    let times: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["time"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let start = times.iter().min().unwrap().clone();
+    let end = chrono::DateTime::parse_from_rfc3339(times.iter().max().unwrap()).unwrap()
+        + chrono::Duration::seconds(1);
+    let end = end.to_rfc3339();
+
+    let endpoints = Endpoints::local(None).await;
+    let exported = dir.join("archive.ndjson");
+    let out = export_archive(
+        &endpoints,
+        &fake.endpoint(),
+        &group,
+        &archive,
+        &capture_rule,
+        (&start, &end),
+        &exported,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        fake.delivered(&enforcer_rule),
+        0,
+        "FilterArns: the capture rule alone"
+    );
+    assert_eq!(
+        fake.delivered(&capture_rule),
+        lines.len() + 1,
+        "one copy twice"
+    );
+
+    let got: Vec<String> = std::fs::read_to_string(&exported)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut ids: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(got.len(), ids.len(), "each archived event once: {stderr}");
+    for line in &got {
+        assert!(lines.contains(line), "as archived, byte for byte: {line}");
+    }
+    assert!(
+        stderr.contains("5 left out"),
+        "3 live + 2 of another replay: {stderr}"
+    );
+
+    let (a, b) = (dir.join("from-original"), dir.join("from-archive"));
+    let ra = replay(&a, &original);
+    let rb = replay(&b, &exported);
+    assert_eq!(ra.status.code(), rb.status.code());
+    assert_eq!(
+        state_digest(&a),
+        state_digest(&b),
+        "the archive replays like the original"
+    );
+
+    // A replay that fails: reported with EventBridge's reason, nothing exported as if it worked.
+    fake.fail_replays();
+    let out = export_archive(
+        &endpoints,
+        &fake.endpoint(),
+        &group,
+        &archive,
+        &capture_rule,
+        (&start, &end),
+        &dir.join("failed.ndjson"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("The archive could not be read"), "{stderr}");
+}
