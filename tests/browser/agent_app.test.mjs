@@ -3,7 +3,7 @@
 // fake workspace on http://localhost frames it and speaks the SDK's host protocol; a fake OpenID
 // provider signs agents in through the app's popup (code + PKCE). Cases: the handshake, the happy
 // path (number from the contact, shown masked, a number added to the request body ignored), a
-// double click, a failing deny list (503, connection reset, then a retry), another agent's contact (403), a lost and an expired token (401, then sign in
+// double click, a failing deny list (503, connection reset, no answer, then a retry), another agent's contact (403), a lost and an expired token (401, then sign in
 // again), a chat, and a page on an origin the CSP does not allow, which cannot frame the app.
 // Needs `cargo build --bin connect-events` and `npm --prefix handlers/web run build` (tests/run.sh).
 import assert from "node:assert/strict";
@@ -202,6 +202,15 @@ test("when the deny list fails the agent is told to try again, and the retry fla
   await page.route("**/api/deny-list/flags", (route) => route.abort("connectionreset"), { times: 1 });
   await app.locator("#flag-button").click();
   await app.locator("#message").filter({ hasText: "cannot be reached" }).waitFor();
+  // A request that never answers ends after the app's timeout (15 s, run on a fake clock).
+  await page.clock.install();
+  await page.route("**/api/deny-list/flags", () => {}, { times: 1 });
+  await app.locator("#flag-button").click();
+  assert.ok(await app.locator("#flag-button").isDisabled(), "waiting for the answer");
+  await page.clock.runFor(16_000);
+  await app.locator("#message").filter({ hasText: "cannot be reached" }).waitFor();
+  assert.ok(await app.locator("#flag-button").isEnabled());
+  await page.clock.resume();
   await app.locator("#flag-button").click();
   await app.locator("#listed").filter({ hasText: /^listed$/ }).waitFor();
   assert.deepEqual(api.filter((r) => r.method === "POST").map((r) => r.status), [503, 201]);

@@ -38,6 +38,8 @@ const ui = {
   flag: byId<HTMLButtonElement>("flag-button"),
 };
 
+const REQUEST_TIMEOUT_MS = 15_000;
+
 let contactId: string | undefined;
 let manager: UserManager | undefined;
 let user: User | null = null;
@@ -67,15 +69,23 @@ async function api(method: "GET" | "POST", path: string, body?: object): Promise
   if (!token) return { status: 401, body: {} };
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
   if (body) headers["content-type"] = "application/json";
-  const response = await fetch(new URL(`../api/deny-list/flags${path}`, location.href), {
-    method,
-    headers,
-    body: body ? JSON.stringify(body) : undefined,
-    cache: "no-store",
-    credentials: "omit",
-  });
-  const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-  return { status: response.status, body: answer };
+  // A hung request ends (the Lambda's own timeout is 10 s): the agent is told and may try again.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+  try {
+    const response = await fetch(new URL(`../api/deny-list/flags${path}`, location.href), {
+      method,
+      headers,
+      body: body ? JSON.stringify(body) : undefined,
+      cache: "no-store",
+      credentials: "omit",
+      signal: abort.signal,
+    });
+    const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+    return { status: response.status, body: answer };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function failed(status: number, body: Record<string, unknown>): void {
