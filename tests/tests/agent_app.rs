@@ -357,6 +357,8 @@ async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<script src=app.js></script>").unwrap();
     std::fs::write(web.join("app.js"), "console.log('app')").unwrap();
+    let icon = [0x89u8, b'P', b'N', b'G', 0xff, 0x00];
+    std::fs::write(web.join("icon.png"), icon).unwrap();
     let web = web.display().to_string();
     let env = endpoints.env(&[
         ("DENYLIST_TABLE", table.as_str()),
@@ -395,6 +397,14 @@ async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
     assert_eq!(
         (&script["statusCode"], &script["headers"]["content-type"]),
         (&json!(200), &json!("text/javascript; charset=utf-8"))
+    );
+    let png = request("GET", "/app/icon.png", None, None);
+    assert_eq!(png["isBase64Encoded"], true, "{png}");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(png["body"].as_str().unwrap())
+            .unwrap(),
+        icon
     );
     let page_config = request("GET", "/app/config.json", None, None);
     let page_config: Value = serde_json::from_str(page_config["body"].as_str().unwrap()).unwrap();

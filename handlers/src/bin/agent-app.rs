@@ -60,12 +60,20 @@ async fn handle(
     let path = e.get("rawPath").and_then(Value::as_str).unwrap_or("/");
     if !path.starts_with("/api/") {
         let page = static_route(config, assets, method, path);
-        let mut response = answer(
-            config,
-            page.status,
-            page.content_type,
-            String::from_utf8_lossy(&page.body).into_owned(),
-        );
+        let mut response = match std::str::from_utf8(&page.body) {
+            Ok(text) => answer(config, page.status, page.content_type, text.to_string()),
+            // Images: API Gateway decodes a base64 body.
+            Err(_) => {
+                let mut r = answer(
+                    config,
+                    page.status,
+                    page.content_type,
+                    base64::engine::general_purpose::STANDARD.encode(&page.body),
+                );
+                r["isBase64Encoded"] = json!(true);
+                r
+            }
+        };
         if let Some(location) = page.location {
             response["headers"]["location"] = json!(location);
         }
