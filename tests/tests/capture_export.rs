@@ -279,18 +279,20 @@ async fn put_log_lines(
         .expect("PutLogEvents");
 }
 
+/// `events export --archive` with `how` = `["--capture-rule", ARN]` or `["--replay-name", NAME]`.
 fn export_archive(
     endpoints: &Endpoints,
     eventbridge: &str,
     group: &str,
     archive: &str,
-    rule: &str,
+    how: [&str; 2],
     window: (&str, &str),
     out: &Path,
 ) -> Output {
     Command::new(target_bin("connect-events"))
         .args(["events", "export", "--backend", "aws", "--log-group", group])
-        .args(["--archive", archive, "--capture-rule", rule])
+        .args(["--archive", archive])
+        .args(how)
         .args(["--start", window.0, "--end", window.1])
         .args(["--settle", "0", "--poll", "1", "--out"])
         .arg(out)
@@ -373,7 +375,7 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
         &fake.endpoint(),
         &group,
         &archive,
-        &capture_rule,
+        ["--capture-rule", &capture_rule],
         (&start, &end),
         &exported,
     );
@@ -410,6 +412,39 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
         "3 live + 2 of another replay: {stderr}"
     );
 
+    // Exporting the same replay again (as after a wait that ran out) writes the same file.
+    let name = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "replay")
+        .nth(1)
+        .expect("the replay's name")
+        .trim_end_matches(':')
+        .to_string();
+    let again = dir.join("again.ndjson");
+    let out = export_archive(
+        &endpoints,
+        &fake.endpoint(),
+        &group,
+        &archive,
+        ["--replay-name", &name],
+        (&start, &end),
+        &again,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&exported).unwrap()
+    );
+    assert_eq!(
+        fake.delivered(&capture_rule),
+        lines.len() + 1,
+        "no second replay"
+    );
+
     let (a, b) = (dir.join("from-original"), dir.join("from-archive"));
     let ra = replay(&a, &original);
     let rb = replay(&b, &exported);
@@ -427,7 +462,7 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
         &fake.endpoint(),
         &group,
         &archive,
-        &capture_rule,
+        ["--capture-rule", &capture_rule],
         (&start, &end),
         &dir.join("failed.ndjson"),
     );

@@ -1,10 +1,10 @@
 //! The deployed EventBridge archive as a local replay archive.
 //!
 //! An archive cannot be read, only replayed, and EventBridge replays only onto the archive's own
-//! bus. So [`replay_window`] starts a replay of the window onto that bus with
+//! bus. So [`export_archive`] starts a replay of the window onto that bus with
 //! `Destination.FilterArns` = the capture rule alone (no other rule, so no function, sees the
-//! copies), waits until the replay has completed, and the caller exports what the capture rule
-//! delivered to its log group ([`super::export_replay`]): the copies of this replay only (their
+//! copies), waits until the replay has completed, and exports what the capture rule delivered to
+//! its log group ([`super::export_replay`]): the copies of this replay only (their
 //! `replay-name`), without that field, each `id` once, time-ordered.
 //!
 //! Where the copies land in the log group: EventBridge's CloudWatch Logs target stamps a log event
@@ -139,15 +139,63 @@ pub async fn await_replay(
     }
 }
 
-/// [`start_replay`], then [`await_replay`].
-pub async fn replay_window(
+/// What to export from an archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveExport {
+    pub archive_arn: String,
+    /// The window (the events' `time`).
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The only rule the replay delivers to (the capture rule), when one is started.
+    pub capture_rule: Option<String>,
+    /// A replay started earlier, to export instead of starting one.
+    pub resume: Option<String>,
+    pub polling: Polling,
+    /// Time for the last deliveries to reach the log group after the replay completed.
+    pub settle: Duration,
+}
+
+/// The archive's window as a local file: start a replay to the capture rule alone (or take the one
+/// started earlier), wait for it, let the last deliveries land, then export its copies from the
+/// capture `log_group` ([`super::export_replay`]). `on_replay` hears the replay's name first
+/// (with no progress), then its progress.
+pub async fn export_archive(
     replays: &dyn ArchiveReplays,
-    request: &ReplayRequest,
-    polling: Polling,
-    progress: &mut dyn FnMut(&ReplayProgress),
-) -> Result<ReplayProgress, HandlerError> {
-    start_replay(replays, request).await?;
-    await_replay(replays, &request.name, polling, progress).await
+    source: &dyn super::CapturedEvents,
+    log_group: &str,
+    job: &ArchiveExport,
+    out: &mut dyn std::io::Write,
+    on_replay: &mut dyn FnMut(&str, Option<&ReplayProgress>),
+    progress: &mut dyn FnMut(&super::ExportSummary),
+) -> Result<super::ExportSummary, HandlerError> {
+    let asked = Utc::now();
+    let name =
+        match (&job.capture_rule, &job.resume) {
+            (_, Some(name)) => name.clone(),
+            (Some(rule), None) => {
+                let request = ReplayRequest {
+                    name: replay_name(asked),
+                    archive_arn: job.archive_arn.clone(),
+                    start: job.start,
+                    end: job.end,
+                    rule_arns: vec![rule.clone()],
+                };
+                start_replay(replays, &request).await?;
+                request.name
+            }
+            (None, None) => return Err(HandlerError::Config(
+                "an archive export needs the capture rule to replay to, or the replay to resume"
+                    .into(),
+            )),
+        };
+    on_replay(&name, None);
+    let done = await_replay(replays, &name, job.polling, &mut |p| {
+        on_replay(&name, Some(p))
+    })
+    .await?;
+    tokio::time::sleep(job.settle).await;
+    let ranges = log_ranges(job.start, job.end, done.began.unwrap_or(asked), Utc::now());
+    super::export_replay(source, log_group, &ranges, &name, out, progress).await
 }
 
 /// The log-event time ranges (ms, inclusive) that hold the copies of a replay of `start..end`
@@ -239,11 +287,11 @@ mod tests {
             started: Mutex::new(Vec::new()),
         };
         let mut seen = Vec::new();
-        let done = replay_window(&replays, &request(), FAST, &mut |p| {
-            seen.push(p.state.clone())
-        })
-        .await
-        .unwrap();
+        let r = request();
+        start_replay(&replays, &r).await.unwrap();
+        let done = await_replay(&replays, &r.name, FAST, &mut |p| seen.push(p.state.clone()))
+            .await
+            .unwrap();
         assert_eq!(done.state, ReplayState::Completed);
         assert_eq!(
             seen,
@@ -264,7 +312,7 @@ mod tests {
             started: Mutex::new(Vec::new()),
         };
         let r = request();
-        let e = replay_window(&failing, &r, FAST, &mut |_| {})
+        let e = await_replay(&failing, &r.name, FAST, &mut |_| {})
             .await
             .unwrap_err();
         assert!(
@@ -279,7 +327,7 @@ mod tests {
             every: Duration::from_millis(1),
             at_most: Duration::from_millis(20),
         };
-        let e = replay_window(&endless, &r, short, &mut |_| {})
+        let e = await_replay(&endless, &r.name, short, &mut |_| {})
             .await
             .unwrap_err();
         assert!(e.to_string().contains("has not completed"), "{e}");

@@ -6,12 +6,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
-use clap::Subcommand;
 use std::time::Duration;
 
-use connect_events_core::capture::archive::{self, Polling, ReplayRequest};
-use connect_events_core::capture::{export, export_replay, ExportSummary};
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use connect_events_core::capture::archive::{self, ArchiveExport, Polling, ReplayProgress};
+use connect_events_core::capture::{export, ExportSummary};
 
 use super::{CliResult, Failure};
 use crate::backend::BackendKind;
@@ -93,13 +93,13 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
             "pass --log-group (the stack output CaptureLogGroupName) or set CAPTURE_LOG_GROUP",
         )
     })?;
-    let capture_rule = match &archive {
-        Some(_) => Some(env_or(capture_rule, "CAPTURE_RULE_ARN").ok_or_else(|| {
+    let capture_rule = match (&archive, &replay_name) {
+        (Some(_), None) => Some(env_or(capture_rule, "CAPTURE_RULE_ARN").ok_or_else(|| {
             Failure::usage(
                 "--archive needs --capture-rule (the stack output CaptureRuleArn) or CAPTURE_RULE_ARN",
             )
         })?),
-        None => None,
+        _ => None,
     };
     let config = crate::aws::config::load(crate::aws::config::CallProfile::BACKGROUND).await;
     let source = crate::aws::logs::CloudWatchCapture::new(&config);
@@ -119,52 +119,41 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
             );
         }
     };
-    let summary = match (archive, capture_rule) {
-        (Some(archive_arn), Some(rule)) => {
+    let summary = match archive {
+        Some(archive_arn) => {
+            let job = ArchiveExport {
+                archive_arn,
+                start,
+                end,
+                capture_rule,
+                resume: replay_name,
+                polling: Polling {
+                    every: Duration::from_secs(poll.max(1)),
+                    at_most: Duration::from_secs(wait_minutes.saturating_mul(60)),
+                },
+                settle: Duration::from_secs(settle),
+            };
             let replays = crate::aws::eventbridge::EventBridgeReplays::new(&config);
-            let asked = Utc::now();
-            let name = match replay_name {
-                Some(name) => name,
-                None => {
-                    let request = ReplayRequest {
-                        name: archive::replay_name(asked),
-                        archive_arn,
-                        start,
-                        end,
-                        rule_arns: vec![rule],
-                    };
-                    archive::start_replay(&replays, &request).await?;
-                    request.name
-                }
-            };
-            eprintln!("replay {name}: replaying {start} .. {end} to the capture rule");
-            let polling = Polling {
-                every: Duration::from_secs(poll.max(1)),
-                at_most: Duration::from_secs(wait_minutes.saturating_mul(60)),
-            };
-            let done = archive::await_replay(&replays, &name, polling, &mut |p| {
-                if tty {
+            let mut on_replay = |name: &str, p: Option<&ReplayProgress>| match p {
+                None => eprintln!("replay {name}: replaying {start} .. {end} to the capture rule"),
+                Some(p) if tty => {
                     let at = p.last_replayed.map(|t| t.to_rfc3339()).unwrap_or_default();
                     eprint!("\rreplay {name}: {:?} {at}   ", p.state);
                 }
-            })
-            .await?;
-            if tty {
-                eprintln!();
-            }
-            tokio::time::sleep(Duration::from_secs(settle)).await;
-            let ranges = archive::log_ranges(start, end, done.began.unwrap_or(asked), Utc::now());
-            export_replay(
+                Some(_) => {}
+            };
+            archive::export_archive(
+                &replays,
                 &source,
                 &log_group,
-                &ranges,
-                &name,
+                &job,
                 &mut writer,
+                &mut on_replay,
                 &mut progress,
             )
             .await?
         }
-        _ => export(&source, &log_group, start, end, &mut writer, &mut progress).await?,
+        None => export(&source, &log_group, start, end, &mut writer, &mut progress).await?,
     };
     drop(writer);
     if tty {
