@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use connect_events_tests::harness::{moto, unique};
-use connect_events_tests::seed::Endpoints;
+use connect_events_tests::seed::{put_log_lines, Endpoints};
 use connect_events_tests::{fixture, state_digest, target_bin, workspace_root};
 use serde_json::Value;
 
@@ -70,29 +69,7 @@ async fn exported_capture_replays_like_the_original_archive() {
         .1
         .push((to, "not an event: +1 (425) 555-0199".into()));
     for (stream, events) in &streams {
-        logs.create_log_stream()
-            .log_group_name(&group)
-            .log_stream_name(*stream)
-            .send()
-            .await
-            .expect("CreateLogStream");
-        let input: Vec<InputLogEvent> = events
-            .iter()
-            .map(|(ts, m)| {
-                InputLogEvent::builder()
-                    .timestamp(*ts)
-                    .message(m)
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        logs.put_log_events()
-            .log_group_name(&group)
-            .log_stream_name(*stream)
-            .set_log_events(Some(input))
-            .send()
-            .await
-            .expect("PutLogEvents");
+        put_log_lines(&logs, &group, stream, events).await;
     }
 
     let dir = temp_dir("export");
@@ -246,39 +223,6 @@ async fn replay_reads_the_firehose_capture_from_s3() {
     }
 }
 
-/// Puts `messages` into `group`/`stream` on moto, stamped `at`.
-async fn put_log_lines(
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    group: &str,
-    stream: &str,
-    at: i64,
-    messages: &[String],
-) {
-    let _ = logs
-        .create_log_stream()
-        .log_group_name(group)
-        .log_stream_name(stream)
-        .send()
-        .await;
-    let input: Vec<InputLogEvent> = messages
-        .iter()
-        .map(|m| {
-            InputLogEvent::builder()
-                .timestamp(at)
-                .message(m)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    logs.put_log_events()
-        .log_group_name(group)
-        .log_stream_name(stream)
-        .set_log_events(Some(input))
-        .send()
-        .await
-        .expect("PutLogEvents");
-}
-
 /// `events export --archive` with `how` = `["--capture-rule", ARN]` or `["--replay-name", NAME]`.
 fn export_archive(
     endpoints: &Endpoints,
@@ -307,8 +251,9 @@ fn export_archive(
 /// `events export --archive`: the archive's window is replayed onto the archive's own bus to the
 /// capture rule alone (no other rule gets a copy), and the copies of that replay — not the live
 /// captures, not another replay's copies, each once although delivered twice — are written without
-/// their `replay-name`, byte for byte as archived; replaying the export equals replaying the
-/// archive's events. A replay that fails is an error with EventBridge's reason.
+/// their `replay-name`, byte for byte as archived; exporting that replay again by name writes the
+/// same file; replaying the export equals replaying the archive's events. A replay that fails is
+/// an error with EventBridge's reason.
 #[tokio::test]
 async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_alone() {
     use connect_events_tests::eventbridge_fake::EventBridgeFake;
@@ -338,7 +283,10 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
     std::fs::write(&original, lines.join("\n") + "\n").unwrap();
     // What the capture group already holds around now: live captures and another replay's copies.
     let now = chrono::Utc::now().timestamp_millis();
-    put_log_lines(&logs, &group, "live", now - 10_000, &lines[..3]).await;
+    let stamped = |at: i64, lines: &[String]| -> Vec<(i64, String)> {
+        lines.iter().map(|l| (at, l.clone())).collect()
+    };
+    put_log_lines(&logs, &group, "live", &stamped(now - 10_000, &lines[..3])).await;
     let other_replay: Vec<String> = lines[3..5]
         .iter()
         .map(|l| {
@@ -348,7 +296,13 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
             )
         })
         .collect();
-    put_log_lines(&logs, &group, "older-replay", now - 5_000, &other_replay).await;
+    put_log_lines(
+        &logs,
+        &group,
+        "older-replay",
+        &stamped(now - 5_000, &other_replay),
+    )
+    .await;
 
     let fake = EventBridgeFake::start(logs.clone());
     let archive = fake.add_archive("connect-events", "default", lines.clone());
