@@ -7,7 +7,6 @@ pub mod assets;
 pub mod jwt;
 
 use std::borrow::Cow;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 
