@@ -330,8 +330,8 @@ fn the_app_server_verifies_agents_and_flags_only_their_callers() {
 /// The `agent-app` Lambda under the Runtime API emulator, with DynamoDB on moto and the Connect
 /// fake (DescribeContact, DescribeUser): an HTTP API payload-2.0 event whose JWT claims name the
 /// contact's agent flags the caller (201, then 200), without claims it is 401, another agent 403;
-/// the page and its files come from the packaged front end (`APP_ASSETS_DIR`) with the CSP, and
-/// the page's configuration names the issuer and client.
+/// the page and its files come from the packaged front end (`$LAMBDA_TASK_ROOT/web`) with the CSP, and
+/// the page's configuration names the issuer and client; a missing `APP_ASSETS_DIR` is an init error.
 #[tokio::test]
 async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
     use connect_events_core::deny_list::DenyStore;
@@ -352,22 +352,42 @@ async fn the_lambda_serves_the_same_api_behind_the_http_apis_jwt_authorizer() {
     fake.add_user(INSTANCE, "u-a", "agent-a");
     fake.add_user(INSTANCE, "u-b", "agent-b");
     let endpoints = Endpoints::local(Some(&fake)).await;
-    // The front end packaged beside the function (what infra/agent-app/Makefile puts in web/).
-    let web = std::env::temp_dir().join(unique("agent-app-web"));
+    // The function's package as infra/agent-app/Makefile lays it out: the front end in web/ beside
+    // the binary, found through LAMBDA_TASK_ROOT.
+    let task_root = std::env::temp_dir().join(unique("agent-app-task"));
+    let web = task_root.join("web");
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<script src=app.js></script>").unwrap();
     std::fs::write(web.join("app.js"), "console.log('app')").unwrap();
     let icon = [0x89u8, b'P', b'N', b'G', 0xff, 0x00];
     std::fs::write(web.join("icon.png"), icon).unwrap();
-    let web = web.display().to_string();
+    let task_root = task_root.display().to_string();
     let env = endpoints.env(&[
         ("DENYLIST_TABLE", table.as_str()),
         ("CONNECT_INSTANCE_ID", INSTANCE),
         ("APP_FRAME_ANCESTORS", ORIGIN),
-        ("APP_ASSETS_DIR", web.as_str()),
+        ("LAMBDA_TASK_ROOT", task_root.as_str()),
         ("APP_JWT_ISSUER", ISSUER),
         ("APP_JWT_AUDIENCE", AUDIENCE),
     ]);
+    // A front end configured but missing is a packaging error: the function refuses to start.
+    let mut broken = env.clone();
+    broken.push(("APP_ASSETS_DIR".into(), "/nonexistent/web".into()));
+    let refused = LambdaProcess::spawn(&target_bin("agent-app"), "agent-app", &broken);
+    let started = std::time::Instant::now();
+    while refused.init_error().is_none() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let error = refused.init_error().expect("an init error");
+    assert_eq!(error["errorType"], "Configuration", "{error}");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("APP_ASSETS_DIR"),
+        "{error}"
+    );
+    drop(refused);
     let lambda = LambdaProcess::spawn(&target_bin("agent-app"), "agent-app", &env);
     let request = |method: &str, path: &str, body: Option<Value>, user: Option<&str>| {
         let mut event = json!({
