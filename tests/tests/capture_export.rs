@@ -25,6 +25,60 @@ fn replay(state: &Path, archive: &Path) -> Output {
         .expect("replay")
 }
 
+/// Creates the capture-like log group `/aws/events/<unique(prefix)>` on moto.
+async fn create_group(logs: &aws_sdk_cloudwatchlogs::Client, prefix: &str) -> String {
+    let group = format!("/aws/events/{}", unique(prefix));
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .expect("CreateLogGroup");
+    group
+}
+
+/// The non-blank lines of the sample archive that `keep` keeps.
+fn sample_lines(keep: impl Fn(&str) -> bool) -> Vec<String> {
+    std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && keep(l))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The exported file holds each distinct event of `lines` once, each line as it stands there.
+fn assert_exported(exported: &Path, lines: &[String], context: &str) -> Vec<String> {
+    let got: Vec<String> = std::fs::read_to_string(exported)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut ids: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(got.len(), ids.len(), "each distinct event once: {context}");
+    for line in &got {
+        assert!(lines.contains(line), "exported unchanged: {line}");
+    }
+    got
+}
+
+/// Replaying `exported` leaves the state replaying `original` leaves.
+fn assert_replays_alike(dir: &Path, original: &Path, exported: &Path) {
+    let (a, b) = (dir.join("from-original"), dir.join("from-export"));
+    let ra = replay(&a, original);
+    let rb = replay(&b, exported);
+    assert_eq!(ra.status.code(), rb.status.code());
+    assert_eq!(
+        state_digest(&a),
+        state_digest(&b),
+        "the export replays like the original"
+    );
+}
+
 /// The sample archive captured as EventBridge writes it (one event per log event, in two streams,
 /// every event delivered twice in the second, plus a record that is not an event), exported for
 /// its window: exactly the distinct events, unchanged, in time order; replaying the export equals
@@ -33,19 +87,9 @@ fn replay(state: &Path, archive: &Path) -> Output {
 async fn exported_capture_replays_like_the_original_archive() {
     let moto = moto().await;
     let logs = moto.logs().await;
-    let group = format!("/aws/events/{}", unique("capture"));
-    logs.create_log_group()
-        .log_group_name(&group)
-        .send()
-        .await
-        .expect("CreateLogGroup");
+    let group = create_group(&logs, "capture").await;
     let original = fixture("events/sample-archive.ndjson");
-    let lines: Vec<String> = std::fs::read_to_string(&original)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
+    let lines = sample_lines(|_| true);
     // Captured timestamps: the events' own times, moved into the last day (CloudWatch Logs
     // refuses events older than 14 days); the messages stay as they were.
     let shift = {
@@ -99,14 +143,9 @@ async fn exported_capture_replays_like_the_original_archive() {
         .expect("events export");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "one malformed record: {stderr}");
-    let mut ids: Vec<String> = lines
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
-        .collect();
-    ids.sort();
-    ids.dedup();
+    let got = assert_exported(&exported, &lines, &stderr);
     assert!(
-        stderr.contains(&format!("exported {} events", ids.len())),
+        stderr.contains(&format!("exported {} events", got.len())),
         "{stderr}"
     );
     assert!(
@@ -115,15 +154,6 @@ async fn exported_capture_replays_like_the_original_archive() {
     );
     connect_events_tests::privacy::assert_no_number("events export", &stderr, &["+14255550199"]);
 
-    let got: Vec<String> = std::fs::read_to_string(&exported)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(got.len(), ids.len(), "each distinct event once");
-    for line in &got {
-        assert!(lines.contains(line), "exported unchanged: {line}");
-    }
     let times: Vec<String> = got
         .iter()
         .map(|l| {
@@ -134,16 +164,7 @@ async fn exported_capture_replays_like_the_original_archive() {
         })
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "ordered by time");
-
-    let (a, b) = (dir.join("from-original"), dir.join("from-export"));
-    let ra = replay(&a, &original);
-    let rb = replay(&b, &exported);
-    assert_eq!(ra.status.code(), rb.status.code());
-    assert_eq!(
-        state_digest(&a),
-        state_digest(&b),
-        "the export replays like the archive"
-    );
+    assert_replays_alike(&dir, &original, &exported);
 }
 
 /// `replay s3://bucket/prefix` reads the Firehose capture (gzip NDJSON objects, named without an
@@ -260,24 +281,10 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
 
     let moto = moto().await;
     let logs = moto.logs().await;
-    let (group, other_group) = (
-        format!("/aws/events/{}", unique("capture")),
-        format!("/aws/events/{}", unique("enforcer")),
-    );
-    for g in [&group, &other_group] {
-        logs.create_log_group()
-            .log_group_name(g)
-            .send()
-            .await
-            .expect("CreateLogGroup");
-    }
+    let group = create_group(&logs, "capture").await;
+    let other_group = create_group(&logs, "enforcer").await;
     // The archive holds the live events of the sample archive (not its replayed copy).
-    let lines: Vec<String> = std::fs::read_to_string(fixture("events/sample-archive.ndjson"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.contains("\"replay-name\""))
-        .map(str::to_string)
-        .collect();
+    let lines = sample_lines(|l| !l.contains("\"replay-name\""));
     let dir = temp_dir("export-archive");
     let original = dir.join("archived.ndjson");
     std::fs::write(&original, lines.join("\n") + "\n").unwrap();
@@ -346,21 +353,7 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
         "one copy twice"
     );
 
-    let got: Vec<String> = std::fs::read_to_string(&exported)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    let mut ids: Vec<String> = lines
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(got.len(), ids.len(), "each archived event once: {stderr}");
-    for line in &got {
-        assert!(lines.contains(line), "as archived, byte for byte: {line}");
-    }
+    assert_exported(&exported, &lines, &stderr);
     assert!(
         stderr.contains("5 left out"),
         "3 live + 2 of another replay: {stderr}"
@@ -399,15 +392,7 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
         "no second replay"
     );
 
-    let (a, b) = (dir.join("from-original"), dir.join("from-archive"));
-    let ra = replay(&a, &original);
-    let rb = replay(&b, &exported);
-    assert_eq!(ra.status.code(), rb.status.code());
-    assert_eq!(
-        state_digest(&a),
-        state_digest(&b),
-        "the archive replays like the original"
-    );
+    assert_replays_alike(&dir, &original, &exported);
 
     // A replay that fails: reported with EventBridge's reason, nothing exported as if it worked.
     fake.fail_replays();
