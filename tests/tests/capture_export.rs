@@ -46,7 +46,21 @@ fn sample_lines(keep: impl Fn(&str) -> bool) -> Vec<String> {
         .collect()
 }
 
-/// The exported file holds each distinct event of `lines` once, each line as it stands there.
+/// The `time` of each event line.
+fn times_of(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["time"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The exported file holds each distinct event of `lines` once, each line as it stands there,
+/// ordered by time.
 fn assert_exported(exported: &Path, lines: &[String], context: &str) -> Vec<String> {
     let got: Vec<String> = std::fs::read_to_string(exported)
         .unwrap()
@@ -63,6 +77,8 @@ fn assert_exported(exported: &Path, lines: &[String], context: &str) -> Vec<Stri
     for line in &got {
         assert!(lines.contains(line), "exported unchanged: {line}");
     }
+    let times = times_of(&got);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "ordered by time");
     got
 }
 
@@ -153,17 +169,6 @@ async fn exported_capture_replays_like_the_original_archive() {
         "{stderr}"
     );
     connect_events_tests::privacy::assert_no_number("events export", &stderr, &["+14255550199"]);
-
-    let times: Vec<String> = got
-        .iter()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["time"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "ordered by time");
     assert_replays_alike(&dir, &original, &exported);
 }
 
@@ -315,15 +320,7 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
     let archive = fake.add_archive("connect-events", "default", lines.clone());
     let capture_rule = fake.add_rule("stack-connect-events-capture", "default", &group);
     let enforcer_rule = fake.add_rule("stack-enforcer", "default", &other_group);
-    let times: Vec<String> = lines
-        .iter()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["time"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let times = times_of(&lines);
     let start = times.iter().min().unwrap().clone();
     let end = chrono::DateTime::parse_from_rfc3339(times.iter().max().unwrap()).unwrap()
         + chrono::Duration::seconds(1);
