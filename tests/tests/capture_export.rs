@@ -327,16 +327,20 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
     let end = end.to_rfc3339();
 
     let endpoints = Endpoints::local(None).await;
+    let eventbridge = fake.endpoint();
+    let export = |how: [&str; 2], out: &Path| {
+        export_archive(
+            &endpoints,
+            &eventbridge,
+            &group,
+            &archive,
+            how,
+            (&start, &end),
+            out,
+        )
+    };
     let exported = dir.join("archive.ndjson");
-    let out = export_archive(
-        &endpoints,
-        &fake.endpoint(),
-        &group,
-        &archive,
-        ["--capture-rule", &capture_rule],
-        (&start, &end),
-        &exported,
-    );
+    let out = export(["--capture-rule", &capture_rule], &exported);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(
@@ -365,15 +369,7 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
         .trim_end_matches(':')
         .to_string();
     let again = dir.join("again.ndjson");
-    let out = export_archive(
-        &endpoints,
-        &fake.endpoint(),
-        &group,
-        &archive,
-        ["--replay-name", &name],
-        (&start, &end),
-        &again,
-    );
+    let out = export(["--replay-name", &name], &again);
     assert!(
         out.status.success(),
         "{}",
@@ -393,13 +389,8 @@ async fn the_archive_becomes_a_local_file_through_a_replay_to_the_capture_rule_a
 
     // A replay that fails: reported with EventBridge's reason, nothing exported as if it worked.
     fake.fail_replays();
-    let out = export_archive(
-        &endpoints,
-        &fake.endpoint(),
-        &group,
-        &archive,
+    let out = export(
         ["--capture-rule", &capture_rule],
-        (&start, &end),
         &dir.join("failed.ndjson"),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
