@@ -139,6 +139,15 @@ pub async fn await_replay(
     }
 }
 
+/// Which replay an archive export exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// A new one, delivered to this rule alone (the capture rule).
+    Start { capture_rule: String },
+    /// One started earlier, by its name.
+    Resume(String),
+}
+
 /// What to export from an archive.
 #[derive(Debug, Clone)]
 pub struct ArchiveExport {
@@ -146,10 +155,7 @@ pub struct ArchiveExport {
     /// The window (the events' `time`).
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    /// The only rule the replay delivers to (the capture rule), when one is started.
-    pub capture_rule: Option<String>,
-    /// A replay started earlier, to export instead of starting one.
-    pub resume: Option<String>,
+    pub replay: Replay,
     pub polling: Polling,
     /// Time for the last deliveries to reach the log group after the replay completed.
     pub settle: Duration,
@@ -169,25 +175,20 @@ pub async fn export_archive(
     progress: &mut dyn FnMut(&super::ExportSummary),
 ) -> Result<super::ExportSummary, HandlerError> {
     let asked = Utc::now();
-    let name =
-        match (&job.capture_rule, &job.resume) {
-            (_, Some(name)) => name.clone(),
-            (Some(rule), None) => {
-                let request = ReplayRequest {
-                    name: replay_name(asked),
-                    archive_arn: job.archive_arn.clone(),
-                    start: job.start,
-                    end: job.end,
-                    rule_arns: vec![rule.clone()],
-                };
-                start_replay(replays, &request).await?;
-                request.name
-            }
-            (None, None) => return Err(HandlerError::Config(
-                "an archive export needs the capture rule to replay to, or the replay to resume"
-                    .into(),
-            )),
-        };
+    let name = match &job.replay {
+        Replay::Resume(name) => name.clone(),
+        Replay::Start { capture_rule } => {
+            let request = ReplayRequest {
+                name: replay_name(asked),
+                archive_arn: job.archive_arn.clone(),
+                start: job.start,
+                end: job.end,
+                rule_arns: vec![capture_rule.clone()],
+            };
+            start_replay(replays, &request).await?;
+            request.name
+        }
+    };
     on_replay(&name, None);
     let done = await_replay(replays, &name, job.polling, &mut |p| {
         on_replay(&name, Some(p))

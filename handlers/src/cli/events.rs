@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use connect_events_core::capture::archive::{self, ArchiveExport, Polling, ReplayProgress};
+use connect_events_core::capture::archive::{self, ArchiveExport, Polling, Replay, ReplayProgress};
 use connect_events_core::capture::{export, ExportSummary};
 
 use super::{CliResult, Failure};
@@ -93,13 +93,16 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
             "pass --log-group (the stack output CaptureLogGroupName) or set CAPTURE_LOG_GROUP",
         )
     })?;
-    let capture_rule = match (&archive, &replay_name) {
-        (Some(_), None) => Some(env_or(capture_rule, "CAPTURE_RULE_ARN").ok_or_else(|| {
-            Failure::usage(
-                "--archive needs --capture-rule (the stack output CaptureRuleArn) or CAPTURE_RULE_ARN",
-            )
-        })?),
-        _ => None,
+    let replay = match (&archive, replay_name) {
+        (None, _) => None,
+        (Some(_), Some(name)) => Some(Replay::Resume(name)),
+        (Some(_), None) => Some(Replay::Start {
+            capture_rule: env_or(capture_rule, "CAPTURE_RULE_ARN").ok_or_else(|| {
+                Failure::usage(
+                    "--archive needs --capture-rule (the stack output CaptureRuleArn) or CAPTURE_RULE_ARN",
+                )
+            })?,
+        }),
     };
     let config = crate::aws::config::load(crate::aws::config::CallProfile::BACKGROUND).await;
     let source = crate::aws::logs::CloudWatchCapture::new(&config);
@@ -119,14 +122,13 @@ pub async fn run(cmd: EventsCommand) -> CliResult {
             );
         }
     };
-    let summary = match archive {
-        Some(archive_arn) => {
+    let summary = match archive.zip(replay) {
+        Some((archive_arn, replay)) => {
             let job = ArchiveExport {
                 archive_arn,
                 start,
                 end,
-                capture_rule,
-                resume: replay_name,
+                replay,
                 polling: Polling {
                     every: Duration::from_secs(poll.max(1)),
                     at_most: Duration::from_secs(wait_minutes.saturating_mul(60)),
