@@ -63,6 +63,16 @@ impl Assets {
         Ok(Assets { files, built: true })
     }
 
+    /// The build in `explicit` (an error when it is not one), else the one in `default` when
+    /// there is one, else the placeholder ([`Assets::is_built`] says which).
+    pub fn locate(explicit: Option<&Path>, default: &Path) -> Result<Assets, String> {
+        match explicit {
+            Some(dir) => Assets::load(dir),
+            None if default.join("index.html").is_file() => Assets::load(default),
+            None => Ok(Assets::placeholder()),
+        }
+    }
+
     /// Only the placeholder page.
     pub fn placeholder() -> Assets {
         let files = HashMap::from([(
@@ -106,6 +116,10 @@ mod tests {
         );
         assert!(assets.get("secret.env").is_none() && assets.get("sub").is_none());
         assert!(!Assets::placeholder().is_built());
+        let nowhere = dir.join("nowhere");
+        assert!(Assets::locate(None, &dir).unwrap().is_built());
+        assert!(!Assets::locate(None, &nowhere).unwrap().is_built());
+        assert!(Assets::locate(Some(&nowhere), &dir).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

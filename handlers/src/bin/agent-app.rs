@@ -32,17 +32,20 @@ fn answer(config: &AppConfig, status: u16, content_type: &str, body: String) -> 
 /// The front end packaged with the function; a missing `APP_ASSETS_DIR` is an init error, a
 /// package without `web/` serves the placeholder page (and says so at init).
 fn assets() -> Result<Assets, String> {
-    if let Some(dir) = std::env::var_os("APP_ASSETS_DIR").filter(|d| !d.is_empty()) {
-        return Assets::load(std::path::Path::new(&dir))
-            .map_err(|e| format!("APP_ASSETS_DIR: {e}"));
-    }
+    let explicit = std::env::var_os("APP_ASSETS_DIR").filter(|d| !d.is_empty());
     let packaged =
         std::path::Path::new(&std::env::var_os("LAMBDA_TASK_ROOT").unwrap_or_default()).join("web");
-    if packaged.join("index.html").is_file() {
-        return Assets::load(&packaged);
+    let assets =
+        Assets::locate(explicit.as_deref().map(std::path::Path::new), &packaged).map_err(|e| {
+            match explicit {
+                Some(_) => format!("APP_ASSETS_DIR: {e}"),
+                None => format!("the packaged front end: {e}"),
+            }
+        })?;
+    if !assets.is_built() {
+        tracing::warn!(dir = %packaged.display(), "agent app: no front end packaged; serving a placeholder page");
     }
-    tracing::warn!(dir = %packaged.display(), "agent app: no front end packaged; serving a placeholder page");
-    Ok(Assets::placeholder())
+    Ok(assets)
 }
 
 async fn handle(

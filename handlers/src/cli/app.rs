@@ -47,18 +47,15 @@ fn required(name: &str) -> Result<String, Failure> {
 const BUILT_HERE: &str = "handlers/web/dist";
 
 fn assets(dir: Option<PathBuf>) -> Result<Assets, Failure> {
-    match dir.or_else(|| std::env::var_os("APP_ASSETS_DIR").map(PathBuf::from)) {
-        Some(dir) => Assets::load(&dir).map_err(|e| Failure::usage(format!("--assets: {e}"))),
-        None if Path::new(BUILT_HERE).join("index.html").is_file() => {
-            Assets::load(Path::new(BUILT_HERE)).map_err(Failure::usage)
-        }
-        None => {
-            eprintln!(
-                "connect-events: no front end built ({BUILT_HERE}): serving the API and a placeholder page"
-            );
-            Ok(Assets::placeholder())
-        }
+    let dir = dir.or_else(|| std::env::var_os("APP_ASSETS_DIR").map(PathBuf::from));
+    let assets = Assets::locate(dir.as_deref(), Path::new(BUILT_HERE))
+        .map_err(|e| Failure::usage(format!("--assets: {e}")))?;
+    if !assets.is_built() {
+        eprintln!(
+            "connect-events: no front end built ({BUILT_HERE}): serving the API and a placeholder page"
+        );
     }
+    Ok(assets)
 }
 
 pub async fn run(cmd: AppCommand) -> CliResult {
