@@ -151,6 +151,48 @@ fn without_replay_name(line: &str) -> Option<String> {
         .or_else(|| serde_json::to_string(&expected).ok())
 }
 
+/// The line `event` adds to the export — its time (ms), id and text — or `None` (counted in
+/// `summary`): not an event, not of `replay` (a replayed copy in a plain export), or an `id` seen.
+fn select(
+    event: CapturedEvent,
+    replay: Option<&str>,
+    seen: &mut IdDigests,
+    summary: &mut ExportSummary,
+) -> Option<(i64, String, String)> {
+    summary.read += 1;
+    let message = event.message.trim_end_matches(['\n', '\r']);
+    let keys = match serde_json::from_str::<Keys>(message) {
+        Ok(k) => k,
+        Err(e) => {
+            summary.malformed += 1;
+            if summary.bad.len() < MAX_REPORTED {
+                summary.bad.push(BadRecord {
+                    stream: event.stream,
+                    timestamp_ms: event.timestamp_ms,
+                    reason: format!(
+                        "not an EventBridge event: {}",
+                        crate::redact::serde_reason(&e.to_string())
+                    ),
+                });
+            }
+            return None;
+        }
+    };
+    if keys.replay_name.as_deref() != replay {
+        summary.skipped += 1;
+        return None;
+    }
+    if !seen.insert(&keys.id) {
+        summary.duplicates += 1;
+        return None;
+    }
+    let line = match replay {
+        Some(_) => without_replay_name(message).unwrap_or_else(|| message.to_string()),
+        None => message.to_string(),
+    };
+    Some((keys.time.timestamp_millis(), keys.id, line))
+}
+
 async fn export_ranges(
     source: &dyn CapturedEvents,
     log_group: &str,
@@ -177,40 +219,10 @@ async fn export_ranges(
                 .await?;
             summary.pages += 1;
             for event in page.events {
-                summary.read += 1;
-                let message = event.message.trim_end_matches(['\n', '\r']);
-                let keys = match serde_json::from_str::<Keys>(message) {
-                    Ok(k) => k,
-                    Err(e) => {
-                        summary.malformed += 1;
-                        if summary.bad.len() < MAX_REPORTED {
-                            summary.bad.push(BadRecord {
-                                stream: event.stream,
-                                timestamp_ms: event.timestamp_ms,
-                                reason: format!(
-                                    "not an EventBridge event: {}",
-                                    crate::redact::serde_reason(&e.to_string())
-                                ),
-                            });
-                        }
-                        continue;
-                    }
-                };
-                if keys.replay_name.as_deref() != replay {
-                    summary.skipped += 1;
-                    continue;
+                if let Some((at, id, line)) = select(event, replay, &mut seen, &mut summary) {
+                    newest = newest.max(at);
+                    buffer.insert((at, id), line);
                 }
-                if !seen.insert(&keys.id) {
-                    summary.duplicates += 1;
-                    continue;
-                }
-                let line = match replay {
-                    Some(_) => without_replay_name(message).unwrap_or_else(|| message.to_string()),
-                    None => message.to_string(),
-                };
-                let at = keys.time.timestamp_millis();
-                newest = newest.max(at);
-                buffer.insert((at, keys.id), line);
             }
             while let Some(entry) = buffer.first_entry() {
                 if entry.key().0 >= newest.saturating_sub(REORDER_WINDOW_MS) {
